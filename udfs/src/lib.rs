@@ -1,0 +1,18 @@
+//! moodflow's engine extensions, shared by the CLI, the standalone mode, the
+//! Ballista scheduler and executors, the dashboard and the tests:
+//!
+//! - [`vader`]: a faithful port of Python `vaderSentiment` 3.3.2 and its SQL
+//!   UDFs `vader_compound` and `vader_scores`;
+//! - [`text`]: `normalize_text`, `release_year`, `title_without_year`,
+//!   `title_key`;
+//! - [`storage`]: storage roots and the object-store registry (local, HDFS, S3);
+//! - [`session`]: the one function that builds a session with all of the above.
+
+pub mod session;
+pub mod storage;
+mod string_udf;
+pub mod text;
+pub mod vader;
+
+pub use session::{local_context, remote_context, session_config, session_state, standalone_context};
+pub use storage::StorageRoot;

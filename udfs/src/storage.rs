@@ -1,0 +1,235 @@
+//! Storage roots (`./data`, `file:///…`, `hdfs://nn:8020/…`, `s3://bucket/…`)
+//! and the object-store registry every moodflow process installs.
+//!
+//! Stores are created lazily from the URL the first time a plan touches
+//! them, so the scheduler and executors need no per-job registration: the
+//! same registry on every side resolves the same URL to the same store.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use hdfs_native_object_store::HdfsObjectStoreBuilder;
+use object_store::aws::AmazonS3Builder;
+use object_store::ObjectStore;
+use url::Url;
+
+/// Errors in a storage root given by a user.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The root's scheme is not one moodflow can read.
+    #[error("storage root '{root}': unsupported scheme '{scheme}' (use a local path, file://, hdfs:// or s3://)")]
+    UnknownScheme {
+        /// The root as given.
+        root: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// The root could not be parsed or resolved.
+    #[error("storage root '{root}': {reason}")]
+    Invalid {
+        /// The root as given.
+        root: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Where the pipeline reads `raw/` and writes `curated/` and `models/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageRoot {
+    /// A directory on the local file system (absolute).
+    Local(PathBuf),
+    /// A remote store: `hdfs://…`, `viewfs://…` or `s3://…`.
+    Remote(Url),
+}
+
+impl StorageRoot {
+    /// Parses a root given on the command line. A path without a scheme is a
+    /// local directory, made absolute so that every process sees the same
+    /// location.
+    pub fn parse(root: &str) -> Result<Self, StorageError> {
+        let trimmed = root.trim_end_matches('/');
+        let invalid = |reason: String| StorageError::Invalid {
+            root: root.to_string(),
+            reason,
+        };
+        match trimmed.split_once("://") {
+            None => {
+                let path = PathBuf::from(if trimmed.is_empty() { "/" } else { trimmed });
+                let abs = if path.is_absolute() {
+                    path
+                } else {
+                    std::env::current_dir().map_err(|e| invalid(e.to_string()))?.join(path)
+                };
+                Ok(Self::Local(clean_path(abs)))
+            }
+            Some((scheme, _)) => match scheme {
+                "file" => {
+                    let url = Url::parse(trimmed).map_err(|e| invalid(e.to_string()))?;
+                    let path = url.to_file_path().map_err(|()| invalid("not a local file URL".into()))?;
+                    Ok(Self::Local(path))
+                }
+                "hdfs" | "viewfs" | "s3" => {
+                    let url = Url::parse(trimmed).map_err(|e| invalid(e.to_string()))?;
+                    if url.host_str().is_none_or(str::is_empty) {
+                        return Err(invalid(format!("a {scheme}:// root needs a host or bucket")));
+                    }
+                    Ok(Self::Remote(url))
+                }
+                other => Err(StorageError::UnknownScheme {
+                    root: root.to_string(),
+                    scheme: other.to_string(),
+                }),
+            },
+        }
+    }
+
+    /// The root as SQL `LOCATION`s and object-store paths spell it: an
+    /// absolute path for a local root, the URL otherwise; no trailing slash.
+    pub fn as_location(&self) -> String {
+        match self {
+            Self::Local(p) => p.to_string_lossy().trim_end_matches('/').to_string(),
+            Self::Remote(u) => u.as_str().trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// A location below the root, `rel` given with `/` separators.
+    pub fn join(&self, rel: &str) -> String {
+        format!("{}/{}", self.as_location(), rel.trim_start_matches('/'))
+    }
+
+    /// The local directory, when the root is local.
+    pub fn local_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Local(p) => Some(p),
+            Self::Remote(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for StorageRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_location())
+    }
+}
+
+/// Removes `.` and `..` components without touching the file system (the
+/// root may not exist yet).
+fn clean_path(path: PathBuf) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The object-store registry of every moodflow session: local files through
+/// DataFusion's default registry, HDFS and S3 created on first use.
+///
+/// HDFS settings come from the Hadoop configuration files that
+/// `hdfs-native` reads (`HADOOP_CONF_DIR`), for name services and HA, plus
+/// any `MOODFLOW_HDFS_<key>` environment variables (`MOODFLOW_HDFS_dfs.nameservices`…).
+/// S3 settings come from the standard `AWS_*` environment variables
+/// (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_REGION`, `AWS_ALLOW_HTTP`).
+#[derive(Debug, Default)]
+pub struct MoodflowObjectStores {
+    inner: DefaultObjectStoreRegistry,
+    created: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl MoodflowObjectStores {
+    /// A registry with the local file system registered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn create(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        let authority = &url[url::Position::BeforeScheme..url::Position::AfterPort];
+        match url.scheme() {
+            "hdfs" | "viewfs" => {
+                let config: HashMap<String, String> = std::env::vars()
+                    .filter_map(|(k, v)| k.strip_prefix("MOODFLOW_HDFS_").map(|k| (k.to_string(), v)))
+                    .collect();
+                let store = HdfsObjectStoreBuilder::new()
+                    .with_url(authority)
+                    .with_config(config)
+                    .build()
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok(Arc::new(store))
+            }
+            "s3" => {
+                let bucket = url
+                    .host_str()
+                    .ok_or_else(|| DataFusionError::Configuration(format!("no bucket in {url}")))?;
+                let store = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok(Arc::new(store))
+            }
+            other => Err(DataFusionError::Configuration(format!(
+                "no object store for scheme '{other}' in {url}"
+            ))),
+        }
+    }
+}
+
+impl ObjectStoreRegistry for MoodflowObjectStores {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.inner.get_store(url) {
+            return Ok(store);
+        }
+        let key = url[url::Position::BeforeScheme..url::Position::AfterPort].to_string();
+        if let Some(store) = self.created.read().map_err(poisoned)?.get(&key) {
+            return Ok(Arc::clone(store));
+        }
+        let store = Self::create(url)?;
+        self.created.write().map_err(poisoned)?.insert(key, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
+fn poisoned<T>(_: T) -> DataFusionError {
+    DataFusionError::Internal("object store registry lock poisoned".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_roots() {
+        assert_eq!(StorageRoot::parse("/tmp/x/").expect("ok").as_location(), "/tmp/x");
+        assert_eq!(StorageRoot::parse("file:///tmp/x").expect("ok").as_location(), "/tmp/x");
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(StorageRoot::parse("./data").expect("ok"), StorageRoot::Local(cwd.join("data")));
+        assert_eq!(
+            StorageRoot::parse("hdfs://nn:8020/projects/netflix_mood").expect("ok").join("raw/x"),
+            "hdfs://nn:8020/projects/netflix_mood/raw/x"
+        );
+        assert!(matches!(StorageRoot::parse("gopher://x/y"), Err(StorageError::UnknownScheme { .. })));
+        assert!(StorageRoot::parse("s3:///nobucket").is_err());
+    }
+
+    #[test]
+    fn local_files_resolve_without_registration() {
+        let reg = MoodflowObjectStores::new();
+        assert!(reg.get_store(&Url::parse("file:///").expect("url")).is_ok());
+        let err = reg.get_store(&Url::parse("gopher://x/").expect("url")).expect_err("unknown");
+        assert!(err.to_string().contains("gopher"), "{err}");
+    }
+}
