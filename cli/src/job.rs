@@ -28,7 +28,7 @@ pub enum JobError {
         name: String,
     },
     /// A statement failed to plan or run.
-    #[error("job {job}: statement {statement} ({summary}): {source}")]
+    #[error("job {job}: statement {statement} ({summary})")]
     Statement {
         /// Job file name.
         job: String,
@@ -84,7 +84,18 @@ impl Job {
     }
 
     /// Runs every statement in order on `ctx`, substituting `vars`.
+    ///
+    /// Tables and views a job creates are its own: they are dropped before
+    /// and after it runs, so jobs sharing a session cannot see each other's
+    /// names and a job's names can be reused by the next.
     pub async fn execute(&self, ctx: &SessionContext, vars: &BTreeMap<String, String>) -> Result<JobOutcome, JobError> {
+        drop_session_tables(ctx);
+        let result = self.execute_statements(ctx, vars).await;
+        drop_session_tables(ctx);
+        result
+    }
+
+    async fn execute_statements(&self, ctx: &SessionContext, vars: &BTreeMap<String, String>) -> Result<JobOutcome, JobError> {
         let mut outcome = JobOutcome::default();
         for (i, raw) in self.statements.iter().enumerate() {
             let sql = substitute(raw, vars).map_err(|name| JobError::UnknownVariable {
@@ -105,6 +116,21 @@ impl Job {
             outcome.last_result = batches;
         }
         Ok(outcome)
+    }
+}
+
+/// Deregisters every table and view of the session's default schema.
+fn drop_session_tables(ctx: &SessionContext) {
+    let state = ctx.state();
+    let defaults = &state.config().options().catalog;
+    let Some(schema) = ctx
+        .catalog(&defaults.default_catalog)
+        .and_then(|c| c.schema(&defaults.default_schema))
+    else {
+        return;
+    };
+    for name in schema.table_names() {
+        let _ = schema.deregister_table(&name);
     }
 }
 

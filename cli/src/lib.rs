@@ -1,1 +1,47 @@
-//! placeholder
+//! The moodflow command line as a library: the data generator, SQL job
+//! files, the staged pipeline runner and result formatting. `main.rs` only
+//! parses arguments and calls into here, so tests drive the same code.
+
+pub mod commit;
+pub mod generate;
+pub mod job;
+pub mod output;
+pub mod pipeline;
+pub mod progress;
+
+use std::collections::BTreeMap;
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+/// Stack size of the runtime's worker threads.
+pub const WORKER_STACK_BYTES: usize = 32 << 20;
+
+/// Splits `--conf key=value` pairs: `datafusion.*` and `ballista.*` keys are
+/// session settings, every other key is a `${key}` job variable.
+pub fn split_conf(pairs: &[String]) -> Result<(Vec<(String, String)>, BTreeMap<String, String>), String> {
+    let mut settings = Vec::new();
+    let mut vars = BTreeMap::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--conf '{pair}': expected key=value"))?;
+        let k = k.trim();
+        if k.starts_with("datafusion.") || k.starts_with("ballista.") {
+            settings.push((k.to_string(), v.to_string()));
+        } else if matches!(k, "root" | "curated") {
+            return Err(format!("--conf '{pair}': '{k}' is set by moodflow itself (use --root)"));
+        } else {
+            vars.insert(k.to_string(), v.to_string());
+        }
+    }
+    Ok((settings, vars))
+}
+
+/// A context on a remote scheduler when `scheduler` is given, else on an
+/// in-process (standalone) Ballista scheduler and executor.
+pub async fn connect(scheduler: Option<&str>, config: SessionConfig) -> datafusion::error::Result<SessionContext> {
+    match scheduler {
+        Some(url) => moodflow_udfs::remote_context(url, config).await,
+        None => moodflow_udfs::standalone_context(config).await,
+    }
+}

@@ -1,1 +1,167 @@
-fn main() {}
+//! `moodflow`: generate data, run the pipeline, submit SQL jobs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use moodflow::generate::{generate, GenerateOptions};
+use moodflow::job::Job;
+use moodflow::output::{render, Format};
+use moodflow::pipeline::{run_job_atomically, run_stages, STAGES};
+use moodflow::progress::Progress;
+use moodflow::{connect, split_conf};
+use moodflow_udfs::{session_config, StorageRoot};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(version, about = "moodflow: a mood-aware movie pipeline on DataFusion + Ballista")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic raw data set (MovieLens, Netflix Prize, catalogue).
+    Generate {
+        /// Storage root to write `raw/` under (a local directory).
+        #[arg(long, default_value = "./data")]
+        root: PathBuf,
+        /// Number of valid MovieLens ratings (Netflix gets half as many).
+        #[arg(long, default_value_t = 100_000)]
+        ratings: u64,
+        /// Seed of the generator; the same seed gives the same files.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Run the pipeline (stages 01-04); generates the default sample first
+    /// when the root has no raw data.
+    Run {
+        /// Storage root: a directory, file://, hdfs://NN:PORT/path or s3://bucket/path.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// Ballista scheduler to submit to (df://HOST:PORT); standalone when absent.
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// `key=value`: datafusion.*/ballista.* settings, or ${key} job variables.
+        #[arg(long = "conf", value_name = "KEY=VALUE")]
+        conf: Vec<String>,
+        /// No progress or summary, only errors.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Run one SQL job file's statements in order and print the last result.
+    Submit {
+        /// The job file.
+        file: PathBuf,
+        /// Storage root substituted for ${root}.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// Ballista scheduler to submit to (df://HOST:PORT); standalone when absent.
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// `key=value`: datafusion.*/ballista.* settings, or ${key} job variables.
+        #[arg(long = "conf", value_name = "KEY=VALUE")]
+        conf: Vec<String>,
+        /// Output format of the last result.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    // DataFusion plans and planners recurse deeply; unoptimised builds need
+    // more than tokio's 2 MiB worker stacks.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(moodflow::WORKER_STACK_BYTES)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("moodflow: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Run on a worker thread (big stack), not on the main thread.
+    let result = runtime.block_on(async { tokio::spawn(dispatch(cli.command)).await });
+    match result.map_err(anyhow::Error::from).and_then(|r| r) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moodflow: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Generate { root, ratings, seed } => {
+            let summary = generate(&root, GenerateOptions { ratings, seed })?;
+            println!("generated under {}: {summary:?}", root.display());
+            Ok(())
+        }
+        Command::Run {
+            root,
+            scheduler,
+            conf,
+            quiet,
+        } => run(&root, scheduler.as_deref(), &conf, quiet).await,
+        Command::Submit {
+            file,
+            root,
+            scheduler,
+            conf,
+            format,
+        } => submit(&file, &root, scheduler.as_deref(), &conf, format).await,
+    }
+}
+
+async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) -> Result<()> {
+    let root = StorageRoot::parse(root)?;
+    let (settings, vars) = split_conf(conf).map_err(anyhow::Error::msg)?;
+    let progress = Progress::new(quiet);
+    if let Some(dir) = root.local_path() {
+        if !dir.join("raw/movielens/ratings.csv").exists() {
+            if dir.join("raw").exists() {
+                bail!("{}: raw/ exists but raw/movielens/ratings.csv is missing", dir.display());
+            }
+            progress.note(&format!(
+                "{} has no raw data: generating the default sample (100,000 ratings, seed 42)…",
+                dir.display()
+            ));
+            generate(dir, GenerateOptions::default())?;
+        }
+    }
+    let ctx = connect(scheduler, session_config(&settings)?)
+        .await
+        .context("cannot start a Ballista session")?;
+    let report = run_stages(&ctx, &root, STAGES, &vars, &progress).await?;
+    if !quiet {
+        println!("{}", report.render());
+        println!("outputs under {}", root.join("curated"));
+    }
+    Ok(())
+}
+
+async fn submit(file: &PathBuf, root: &str, scheduler: Option<&str>, conf: &[String], format: Format) -> Result<()> {
+    let root = StorageRoot::parse(root)?;
+    let (settings, vars) = split_conf(conf).map_err(anyhow::Error::msg)?;
+    let sql = std::fs::read_to_string(file).with_context(|| format!("cannot read job file {}", file.display()))?;
+    let job = Job::parse(file.display().to_string(), &sql);
+    let ctx = connect(scheduler, session_config(&settings)?)
+        .await
+        .context("cannot start a Ballista session")?;
+    let outcome = run_job_atomically(&ctx, &root, &job, &vars).await?;
+    print!("{}", render(&outcome.last_result, format)?);
+    if format == Format::Table {
+        println!();
+    }
+    Ok(())
+}

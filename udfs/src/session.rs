@@ -50,6 +50,11 @@ pub fn session_config(settings: &[(String, String)]) -> Result<SessionConfig> {
     let mut config = SessionConfig::new_with_ballista()
         .with_information_schema(true)
         .with_ballista_job_name("moodflow");
+    // DataFusion 55's leaf-expression pushdown renames struct field accesses
+    // under an aggregate (`avg(s['compound'])`) to `__datafusion_extracted_N`
+    // columns whose qualified names do not survive the logical plan's trip
+    // to the Ballista scheduler ("No field named avg(__datafusion_extracted_1)").
+    config.options_mut().optimizer.enable_leaf_expression_pushdown = false;
     for (key, value) in settings {
         config.options_mut().set(key, value)?;
     }

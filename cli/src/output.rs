@@ -1,0 +1,47 @@
+//! Printing a query result as a table, CSV or JSON.
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+
+/// Output formats of `moodflow submit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+/// Renders `batches` in `format`.
+pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, ArrowError> {
+    match format {
+        Format::Table => Ok(pretty_format_batches(batches)?.to_string()),
+        Format::Csv => {
+            let mut buf = Vec::new();
+            {
+                let mut w = datafusion::arrow::csv::Writer::new(&mut buf);
+                for b in batches {
+                    w.write(b)?;
+                }
+            }
+            String::from_utf8(buf).map_err(|e| ArrowError::ExternalError(Box::new(e)))
+        }
+        Format::Json => {
+            let mut buf = Vec::new();
+            {
+                let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+                for b in batches {
+                    w.write(b)?;
+                }
+                w.finish()?;
+            }
+            if buf.is_empty() {
+                buf.extend_from_slice(b"[]");
+            }
+            String::from_utf8(buf).map_err(|e| ArrowError::ExternalError(Box::new(e)))
+        }
+    }
+}
