@@ -2,6 +2,7 @@
 //! files, the staged pipeline runner and result formatting. `main.rs` only
 //! parses arguments and calls into here, so tests drive the same code.
 
+pub mod bench;
 pub mod commit;
 pub mod generate;
 pub mod job;

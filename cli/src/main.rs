@@ -68,6 +68,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Print throughput and memory figures (build with --release first).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// VADER texts per second on one core, direct and through the SQL UDF.
+    Vader {
+        /// Number of short texts.
+        #[arg(long, default_value_t = 1_000_000)]
+        texts: usize,
+    },
+    /// Stages 01-04 on generated data: wall time, rows/s, peak RSS per stage.
+    Stages {
+        /// Sizes in ratings, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "100000,1000000,10000000")]
+        ratings: Vec<u64>,
+        /// Scratch directory (replaced for each size).
+        #[arg(long, default_value = "./bench-data")]
+        dir: PathBuf,
+        /// Ballista scheduler to submit to; standalone when absent.
+        #[arg(long)]
+        scheduler: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,6 +147,15 @@ async fn dispatch(command: Command) -> Result<()> {
             conf,
             format,
         } => submit(&file, &root, scheduler.as_deref(), &conf, format).await,
+        Command::Bench { what } => match what {
+            BenchCommand::Vader { texts } => moodflow::bench::bench_vader(texts).await,
+            BenchCommand::Stages { ratings, dir, scheduler } => {
+                for n in ratings {
+                    moodflow::bench::bench_stages(&dir.join(n.to_string()), n, scheduler.as_deref()).await?;
+                }
+                Ok(())
+            }
+        },
     }
 }
 
