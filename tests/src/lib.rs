@@ -1,1 +1,178 @@
-//! placeholder
+//! Test support for moodflow's integration tests: a sqllogictest adapter
+//! that runs SQL on a standalone Ballista session with moodflow's
+//! extensions, plus a `RUN JOB <stage>` command that runs one of the
+//! pipeline's job files against a scratch storage root and registers every
+//! curated table it finds (`<table>` and `rejects_<table>`) for queries.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use moodflow::pipeline::{run_job_atomically, STAGES};
+use moodflow_udfs::{session_config, standalone_context, StorageRoot};
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+/// An error from the adapter.
+#[derive(Debug)]
+pub struct SltError(pub String);
+
+impl std::fmt::Display for SltError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SltError {}
+
+fn err(e: impl std::fmt::Display) -> SltError {
+    SltError(e.to_string())
+}
+
+/// A sqllogictest database: a moodflow session over a scratch root.
+pub struct MoodflowDb {
+    ctx: SessionContext,
+    root: StorageRoot,
+}
+
+impl MoodflowDb {
+    /// A standalone Ballista session over `root`.
+    pub async fn new(root: &Path) -> Result<Self, SltError> {
+        let ctx = standalone_context(session_config(&[]).map_err(err)?).await.map_err(err)?;
+        let root = StorageRoot::parse(&root.to_string_lossy()).map_err(err)?;
+        Ok(Self { ctx, root })
+    }
+
+    async fn run_job(&mut self, name: &str) -> Result<u64, SltError> {
+        let stage = STAGES
+            .iter()
+            .find(|s| s.id() == name)
+            .ok_or_else(|| SltError(format!("no stage named {name}")))?;
+        let outcome = run_job_atomically(&self.ctx, &self.root, &stage.job(), &BTreeMap::new())
+            .await
+            .map_err(|e| SltError(format!("{e}: {}", source_chain(&e))))?;
+        self.register_curated().await?;
+        Ok(outcome.written.values().sum())
+    }
+
+    /// Registers `curated/<t>` as `<t>` and `curated/_rejects/<t>` as `rejects_<t>`.
+    async fn register_curated(&mut self) -> Result<(), SltError> {
+        let Some(base) = self.root.local_path().map(|p| p.join("curated")) else {
+            return Ok(());
+        };
+        let mut dirs = vec![(base.clone(), String::new())];
+        dirs.push((base.join("_rejects"), "rejects_".to_string()));
+        for (dir, prefix) in dirs {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.starts_with('_') || !entry.path().is_dir() {
+                    continue;
+                }
+                let table = format!("{prefix}{name}");
+                let _ = self.ctx.deregister_table(table.as_str());
+                let has_files = std::fs::read_dir(entry.path()).map(|mut d| d.next().is_some()).unwrap_or(false);
+                if has_files {
+                    self.ctx
+                        .register_parquet(table.as_str(), entry.path().to_string_lossy().as_ref(), ParquetReadOptions::default())
+                        .await
+                        .map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push(s.to_string());
+        cur = s.source();
+    }
+    out.join(": ")
+}
+
+fn column_type(dt: &DataType) -> DefaultColumnType {
+    match dt {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            DefaultColumnType::Integer
+        }
+        DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => DefaultColumnType::FloatingPoint,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DefaultColumnType::Text,
+        _ => DefaultColumnType::Any,
+    }
+}
+
+#[async_trait::async_trait]
+impl sqllogictest::AsyncDB for MoodflowDb {
+    type Error = SltError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
+        let trimmed = sql.trim();
+        if let Some(name) = trimmed.strip_prefix("RUN JOB ") {
+            return Ok(DBOutput::StatementComplete(self.run_job(name.trim()).await?));
+        }
+        let df = self.ctx.sql(trimmed).await.map_err(err)?;
+        let schema = df.schema().inner().clone();
+        let batches = df.collect().await.map_err(err)?;
+        let is_query = trimmed.to_ascii_uppercase().starts_with("SELECT") || trimmed.to_ascii_uppercase().starts_with("WITH");
+        if !is_query {
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        let options = FormatOptions::default().with_null("NULL");
+        let mut rows = Vec::new();
+        for batch in &batches {
+            let formatters = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            for i in 0..batch.num_rows() {
+                rows.push(
+                    formatters
+                        .iter()
+                        .map(|f| {
+                            let v = f.value(i).to_string();
+                            if v.is_empty() { "(empty)".to_string() } else { v }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
+        Ok(DBOutput::Rows { types, rows })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "moodflow-ballista-standalone"
+    }
+}
+
+/// The shared data folder of the workplace, when present.
+pub fn shared_data() -> Option<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    dir.is_dir().then(|| dir.canonicalize().unwrap_or(dir))
+}
+
+/// Runs a future on a multi-threaded runtime whose workers have the stack
+/// the CLI gives them (DataFusion recurses deeply in unoptimised builds).
+pub fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_stack_size(moodflow::WORKER_STACK_BYTES)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async { tokio::spawn(future).await.expect("test task panicked") })
+}

@@ -1,0 +1,9 @@
+//! Integration tests that need more than SQL: VADER against the Python
+//! reference, whole pipeline runs on generated data checked against values
+//! computed independently from the raw files, and the real
+//! `ml-latest-small` data set when the shared data folder is present.
+//! One test binary, because each links all of DataFusion and Ballista.
+
+mod pipeline_generated;
+mod real_movielens;
+mod vader_reference;
