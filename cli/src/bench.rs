@@ -32,10 +32,22 @@ pub fn sample_texts(n: usize) -> Vec<String> {
         let a = &ARCHETYPES[k % ARCHETYPES.len()];
         let t = match k % 5 {
             0 => a.tags[k / 5 % a.tags.len()].to_string(),
-            1 => format!("{} {}.", a.subjects[k % a.subjects.len()], a.predicates[k / 3 % a.predicates.len()]),
-            2 => format!("The {} was not {} at all!", a.title_words[k % a.title_words.len()], a.tags[k % a.tags.len()]),
+            1 => format!(
+                "{} {}.",
+                a.subjects[k % a.subjects.len()],
+                a.predicates[k / 3 % a.predicates.len()]
+            ),
+            2 => format!(
+                "The {} was not {} at all!",
+                a.title_words[k % a.title_words.len()],
+                a.tags[k % a.tags.len()]
+            ),
             3 => NEUTRAL_TAGS[k % NEUTRAL_TAGS.len()].to_string(),
-            _ => format!("VERY {} but kind of {} :)", a.tags[k % a.tags.len()], a.tags[(k + 1) % a.tags.len()]),
+            _ => format!(
+                "VERY {} but kind of {} :)",
+                a.tags[k % a.tags.len()],
+                a.tags[(k + 1) % a.tags.len()]
+            ),
         };
         out.push(t);
         k += 1;
@@ -67,10 +79,16 @@ pub async fn bench_vader(n: usize) -> Result<()> {
         .chunks(8192)
         .map(|c| RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(c.to_vec()))]))
         .collect::<Result<_, _>>()?;
-    let ctx = local_context(session_config(&[("datafusion.execution.target_partitions".into(), "1".into())])?)?;
+    let ctx = local_context(session_config(&[(
+        "datafusion.execution.target_partitions".into(),
+        "1".into(),
+    )])?)?;
     ctx.register_table("texts", Arc::new(MemTable::try_new(schema, vec![batches])?))?;
     let started = Instant::now();
-    ctx.sql("SELECT sum(vader_compound(t)) FROM texts").await?.collect().await?;
+    ctx.sql("SELECT sum(vader_compound(t)) FROM texts")
+        .await?
+        .collect()
+        .await?;
     let udf = started.elapsed().as_secs_f64();
     println!(
         "vader_compound : {} texts in {udf:.3}s = {:.0} texts/s on one core (SQL, 1 partition)",
@@ -115,7 +133,10 @@ pub async fn bench_stages(dir: &Path, ratings: u64, scheduler: Option<&str>) -> 
     let root = StorageRoot::parse(&dir.to_string_lossy())?;
     let ctx = crate::connect(scheduler, session_config(&[])?).await?;
     let quiet = Progress::new(true);
-    println!("{:<20} {:>9} {:>12} {:>12} {:>12} {:>14}", "stage", "wall", "rows read", "written", "rows/s", "peak RSS MiB");
+    println!(
+        "{:<20} {:>9} {:>12} {:>12} {:>12} {:>14}",
+        "stage", "wall", "rows read", "written", "rows/s", "peak RSS MiB"
+    );
     for stage in STAGES {
         reset_peak_rss();
         let report = run_stages(&ctx, &root, std::slice::from_ref(stage), &BTreeMap::new(), &quiet).await?;

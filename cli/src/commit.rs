@@ -97,7 +97,10 @@ fn commit_local(src: &std::path::Path, dst: &std::path::Path) -> Result<(), Comm
     Ok(())
 }
 
-fn store_for(ctx: &SessionContext, root: &StorageRoot) -> Result<(std::sync::Arc<dyn ObjectStore>, ObjectPath), CommitError> {
+fn store_for(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+) -> Result<(std::sync::Arc<dyn ObjectStore>, ObjectPath), CommitError> {
     let location = root.as_location();
     let store_err = |op, source: Box<dyn std::error::Error + Send + Sync>| CommitError::Store {
         op,
@@ -125,15 +128,34 @@ async fn commit_remote(ctx: &SessionContext, root: &StorageRoot, src: &str, dst:
             source: Box::new(e),
         }
     };
-    let old: Vec<_> = store.list(Some(&dst_prefix)).try_collect().await.map_err(err("list", &dst_prefix))?;
+    let old: Vec<_> = store
+        .list(Some(&dst_prefix))
+        .try_collect()
+        .await
+        .map_err(err("list", &dst_prefix))?;
     for meta in old {
-        store.delete(&meta.location).await.map_err(err("delete", &meta.location))?;
+        store
+            .delete(&meta.location)
+            .await
+            .map_err(err("delete", &meta.location))?;
     }
-    let staged: Vec<_> = store.list(Some(&src_prefix)).try_collect().await.map_err(err("list", &src_prefix))?;
+    let staged: Vec<_> = store
+        .list(Some(&src_prefix))
+        .try_collect()
+        .await
+        .map_err(err("list", &src_prefix))?;
     for meta in staged {
-        let rel = meta.location.as_ref().strip_prefix(src_prefix.as_ref()).unwrap_or("").trim_start_matches('/');
+        let rel = meta
+            .location
+            .as_ref()
+            .strip_prefix(src_prefix.as_ref())
+            .unwrap_or("")
+            .trim_start_matches('/');
         let target = ObjectPath::from(format!("{dst_prefix}/{rel}"));
-        store.rename(&meta.location, &target).await.map_err(err("rename", &meta.location))?;
+        store
+            .rename(&meta.location, &target)
+            .await
+            .map_err(err("rename", &meta.location))?;
     }
     Ok(())
 }

@@ -95,7 +95,11 @@ impl Job {
         result
     }
 
-    async fn execute_statements(&self, ctx: &SessionContext, vars: &BTreeMap<String, String>) -> Result<JobOutcome, JobError> {
+    async fn execute_statements(
+        &self,
+        ctx: &SessionContext,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<JobOutcome, JobError> {
         let mut outcome = JobOutcome::default();
         for (i, raw) in self.statements.iter().enumerate() {
             let sql = substitute(raw, vars).map_err(|name| JobError::UnknownVariable {
@@ -297,6 +301,9 @@ mod tests {
     #[test]
     fn finds_curated_inputs() {
         let job = Job::parse("j", "CREATE EXTERNAL TABLE a STORED AS PARQUET LOCATION '${root}/curated/movie_text/'; SELECT 1 FROM x; CREATE EXTERNAL TABLE b STORED AS PARQUET LOCATION '${root}/curated/movielens_movies/'");
-        assert_eq!(job.curated_inputs(), vec!["movie_text".to_string(), "movielens_movies".to_string()]);
+        assert_eq!(
+            job.curated_inputs(),
+            vec!["movie_text".to_string(), "movielens_movies".to_string()]
+        );
     }
 }

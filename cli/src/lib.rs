@@ -14,8 +14,7 @@ use std::collections::BTreeMap;
 
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-/// Stack size of the runtime's worker threads.
-pub const WORKER_STACK_BYTES: usize = 32 << 20;
+pub use moodflow_udfs::WORKER_STACK_BYTES;
 
 /// Splits `--conf key=value` pairs: `datafusion.*` and `ballista.*` keys are
 /// session settings, every other key is a `${key}` job variable.

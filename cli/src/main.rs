@@ -103,13 +103,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    // DataFusion plans and planners recurse deeply; unoptimised builds need
-    // more than tokio's 2 MiB worker stacks.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .thread_stack_size(moodflow::WORKER_STACK_BYTES)
-        .enable_all()
-        .build()
-    {
+    let runtime = match moodflow_udfs::tokio_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("moodflow: cannot start the async runtime: {e}");
@@ -149,7 +143,11 @@ async fn dispatch(command: Command) -> Result<()> {
         } => submit(&file, &root, scheduler.as_deref(), &conf, format).await,
         Command::Bench { what } => match what {
             BenchCommand::Vader { texts } => moodflow::bench::bench_vader(texts).await,
-            BenchCommand::Stages { ratings, dir, scheduler } => {
+            BenchCommand::Stages {
+                ratings,
+                dir,
+                scheduler,
+            } => {
                 for n in ratings {
                     moodflow::bench::bench_stages(&dir.join(n.to_string()), n, scheduler.as_deref()).await?;
                 }
@@ -166,7 +164,10 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
     if let Some(dir) = root.local_path() {
         if !dir.join("raw/movielens/ratings.csv").exists() {
             if dir.join("raw").exists() {
-                bail!("{}: raw/ exists but raw/movielens/ratings.csv is missing", dir.display());
+                bail!(
+                    "{}: raw/ exists but raw/movielens/ratings.csv is missing",
+                    dir.display()
+                );
             }
             progress.note(&format!(
                 "{} has no raw data: generating the default sample (100,000 ratings, seed 42)…",

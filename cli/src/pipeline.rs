@@ -119,7 +119,11 @@ impl RunReport {
             for (table, rows) in &s.written {
                 let rejected = s.rejected.get(table).copied().unwrap_or(0);
                 let (stage, read, time) = if first {
-                    (s.stage.as_str(), group(s.rows_read), format!("{:.2}s", s.elapsed.as_secs_f64()))
+                    (
+                        s.stage.as_str(),
+                        group(s.rows_read),
+                        format!("{:.2}s", s.elapsed.as_secs_f64()),
+                    )
                 } else {
                     ("", String::new(), String::new())
                 };

@@ -1,1 +1,49 @@
-//! placeholder
+//! moodflow's Ballista scheduler: Ballista 55's scheduler with moodflow's
+//! session (UDFs, object stores, settings) installed through the same
+//! [`moodflow_udfs::session_state`] every other side uses, so it can plan
+//! any SQL the client sends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::prelude::SessionConfig;
+
+/// Where the scheduler listens and how it names itself.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// Address to bind (`0.0.0.0` in a container).
+    pub bind_host: String,
+    /// gRPC and REST port (Ballista's default is 50050).
+    pub bind_port: u16,
+    /// Host name executors and clients use to reach this scheduler.
+    pub external_host: String,
+}
+
+/// Ballista's scheduler configuration with moodflow's session installed.
+pub fn scheduler_config(opts: &SchedulerOptions) -> SchedulerConfig {
+    let mut config = SchedulerConfig {
+        bind_host: opts.bind_host.clone(),
+        bind_port: opts.bind_port,
+        external_host: opts.external_host.clone(),
+        ..SchedulerConfig::default()
+    };
+    config.override_session_builder = Some(Arc::new(|c: SessionConfig| moodflow_udfs::session_state(c)));
+    config.override_config_producer = Some(Arc::new(|| {
+        // The settings have no user input here, so this cannot fail; fall
+        // back to Ballista's defaults rather than panic if it ever did.
+        moodflow_udfs::session_config(&[]).unwrap_or_else(|_| SessionConfig::new())
+    }));
+    config
+}
+
+/// Runs the scheduler until the process is stopped.
+pub async fn run(opts: SchedulerOptions) -> anyhow::Result<()> {
+    let config = scheduler_config(&opts);
+    let addr: SocketAddr = format!("{}:{}", opts.bind_host, opts.bind_port).parse()?;
+    let cluster = BallistaCluster::new_from_config(&config).await?;
+    start_server(cluster, addr, Arc::new(config)).await?;
+    Ok(())
+}

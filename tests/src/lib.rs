@@ -39,7 +39,9 @@ pub struct MoodflowDb {
 impl MoodflowDb {
     /// A standalone Ballista session over `root`.
     pub async fn new(root: &Path) -> Result<Self, SltError> {
-        let ctx = standalone_context(session_config(&[]).map_err(err)?).await.map_err(err)?;
+        let ctx = standalone_context(session_config(&[]).map_err(err)?)
+            .await
+            .map_err(err)?;
         let root = StorageRoot::parse(&root.to_string_lossy()).map_err(err)?;
         Ok(Self { ctx, root })
     }
@@ -72,10 +74,16 @@ impl MoodflowDb {
                 }
                 let table = format!("{prefix}{name}");
                 let _ = self.ctx.deregister_table(table.as_str());
-                let has_files = std::fs::read_dir(entry.path()).map(|mut d| d.next().is_some()).unwrap_or(false);
+                let has_files = std::fs::read_dir(entry.path())
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(false);
                 if has_files {
                     self.ctx
-                        .register_parquet(table.as_str(), entry.path().to_string_lossy().as_ref(), ParquetReadOptions::default())
+                        .register_parquet(
+                            table.as_str(),
+                            entry.path().to_string_lossy().as_ref(),
+                            ParquetReadOptions::default(),
+                        )
                         .await
                         .map_err(err)?;
                 }
@@ -97,9 +105,14 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 
 fn column_type(dt: &DataType) -> DefaultColumnType {
     match dt {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
-            DefaultColumnType::Integer
-        }
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => DefaultColumnType::Integer,
         DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => DefaultColumnType::FloatingPoint,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DefaultColumnType::Text,
         _ => DefaultColumnType::Any,
@@ -119,7 +132,8 @@ impl sqllogictest::AsyncDB for MoodflowDb {
         let df = self.ctx.sql(trimmed).await.map_err(err)?;
         let schema = df.schema().inner().clone();
         let batches = df.collect().await.map_err(err)?;
-        let is_query = trimmed.to_ascii_uppercase().starts_with("SELECT") || trimmed.to_ascii_uppercase().starts_with("WITH");
+        let is_query =
+            trimmed.to_ascii_uppercase().starts_with("SELECT") || trimmed.to_ascii_uppercase().starts_with("WITH");
         if !is_query {
             return Ok(DBOutput::StatementComplete(0));
         }
@@ -138,7 +152,11 @@ impl sqllogictest::AsyncDB for MoodflowDb {
                         .iter()
                         .map(|f| {
                             let v = f.value(i).to_string();
-                            if v.is_empty() { "(empty)".to_string() } else { v }
+                            if v.is_empty() {
+                                "(empty)".to_string()
+                            } else {
+                                v
+                            }
                         })
                         .collect(),
                 );
@@ -168,11 +186,6 @@ where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .thread_stack_size(moodflow::WORKER_STACK_BYTES)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = moodflow_udfs::tokio_runtime().expect("tokio runtime");
     runtime.block_on(async { tokio::spawn(future).await.expect("test task panicked") })
 }

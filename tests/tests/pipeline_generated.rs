@@ -65,10 +65,21 @@ fn generated_pipeline_matches_independent_computation() {
 async fn generated_pipeline() {
     let dir = tempfile::tempdir().expect("tmp");
     let root_path = dir.path();
-    let summary = generate(root_path, GenerateOptions { ratings: 3_000, seed: 7 }).expect("generate");
+    let summary = generate(
+        root_path,
+        GenerateOptions {
+            ratings: 3_000,
+            seed: 7,
+        },
+    )
+    .expect("generate");
     let root = StorageRoot::parse(&root_path.to_string_lossy()).expect("root");
-    let ctx = standalone_context(session_config(&[]).expect("config")).await.expect("ctx");
-    let report = run_stages(&ctx, &root, STAGES, &BTreeMap::new(), &Progress::new(true)).await.expect("pipeline");
+    let ctx = standalone_context(session_config(&[]).expect("config"))
+        .await
+        .expect("ctx");
+    let report = run_stages(&ctx, &root, STAGES, &BTreeMap::new(), &Progress::new(true))
+        .await
+        .expect("pipeline");
     let reader = local_context(session_config(&[]).expect("config")).expect("ctx");
 
     // Stage 01: every valid row kept, every corrupt one rejected.
@@ -77,9 +88,22 @@ async fn generated_pipeline() {
     let s01 = &report.stages[0];
     assert_eq!(s01.written["movielens_ratings"], summary.ratings);
     assert_eq!(s01.written["movielens_tags"], summary.tags);
-    assert_eq!(s01.rejected["movielens_movies"] + s01.rejected["movielens_ratings"] + s01.rejected["movielens_tags"], summary.corrupt_lines - 4, "the 4 corrupt Netflix lines are not read by 01-04");
+    assert_eq!(
+        s01.rejected["movielens_movies"] + s01.rejected["movielens_ratings"] + s01.rejected["movielens_tags"],
+        summary.corrupt_lines - 4,
+        "the 4 corrupt Netflix lines are not read by 01-04"
+    );
 
-    let ids: BTreeSet<i64> = movies.iter().flat_map(|b| b.column_by_name("movieId").expect("id").as_primitive::<Int64Type>().values().to_vec()).collect();
+    let ids: BTreeSet<i64> = movies
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("movieId")
+                .expect("id")
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
     let (ratings, rejected) = expected_ratings(root_path, &ids);
     assert_eq!(rejected as u64, s01.rejected["movielens_ratings"]);
 
@@ -89,7 +113,10 @@ async fn generated_pipeline() {
     let mut checked = 0;
     for b in &features {
         let id = b.column_by_name("movieId").expect("c").as_primitive::<Int64Type>();
-        let mean = b.column_by_name("rating_mean").expect("c").as_primitive::<Float64Type>();
+        let mean = b
+            .column_by_name("rating_mean")
+            .expect("c")
+            .as_primitive::<Float64Type>();
         let count = b.column_by_name("rating_count").expect("c").as_primitive::<Int64Type>();
         let feats = b.column_by_name("features").expect("c").as_list::<i32>();
         for i in 0..b.num_rows() {
@@ -99,7 +126,12 @@ async fn generated_pipeline() {
                 assert!(mean.is_null(i));
             } else {
                 let want = r.iter().sum::<f64>() / r.len() as f64;
-                assert!((mean.value(i) - want).abs() < 1e-6, "movie {}: {} vs {want}", id.value(i), mean.value(i));
+                assert!(
+                    (mean.value(i) - want).abs() < 1e-6,
+                    "movie {}: {} vs {want}",
+                    id.value(i),
+                    mean.value(i)
+                );
             }
             assert_eq!(feats.value(i).len(), 23);
             checked += 1;
@@ -126,7 +158,10 @@ async fn generated_pipeline() {
         let rec = rec.expect("rec");
         if &rec[1] == "Movie" {
             if let Ok(y) = rec[7].parse::<i32>() {
-                catalog.entry((title_key(&rec[2]), y)).or_default().push(rec[11].to_string());
+                catalog
+                    .entry((title_key(&rec[2]), y))
+                    .or_default()
+                    .push(rec[11].to_string());
             }
         }
     }
@@ -146,8 +181,18 @@ async fn generated_pipeline() {
                 }
             }
             segments.retain(|s| !s.is_empty());
-            let want = segments.iter().map(|s| analyzer().polarity_scores(s).compound).sum::<f64>() / segments.len() as f64;
-            assert!((compound.value(i) - want).abs() < 1e-6, "movie {} {:?}: {} vs {want}", id.value(i), segments, compound.value(i));
+            let want = segments
+                .iter()
+                .map(|s| analyzer().polarity_scores(s).compound)
+                .sum::<f64>()
+                / segments.len() as f64;
+            assert!(
+                (compound.value(i) - want).abs() < 1e-6,
+                "movie {} {:?}: {} vs {want}",
+                id.value(i),
+                segments,
+                compound.value(i)
+            );
             compared += 1;
         }
     }
@@ -163,19 +208,32 @@ async fn failed_stage() {
     let dir = tempfile::tempdir().expect("tmp");
     generate(dir.path(), GenerateOptions { ratings: 500, seed: 1 }).expect("generate");
     let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
-    let ctx = standalone_context(session_config(&[]).expect("config")).await.expect("ctx");
-    run_stages(&ctx, &root, &STAGES[..1], &BTreeMap::new(), &Progress::new(true)).await.expect("stage 01");
+    let ctx = standalone_context(session_config(&[]).expect("config"))
+        .await
+        .expect("ctx");
+    run_stages(&ctx, &root, &STAGES[..1], &BTreeMap::new(), &Progress::new(true))
+        .await
+        .expect("stage 01");
     let table = dir.path().join("curated/movielens_movies");
     let listing = |p: &Path| -> BTreeSet<String> {
-        std::fs::read_dir(p).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect()
+        std::fs::read_dir(p)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect()
     };
     let before = listing(&table);
 
     // The same job with a failing last statement: its first COPYs succeed
     // into staging, but nothing may be committed.
     let broken = Job::parse("broken.sql", &format!("{};\nSELECT no_such_function(1)", STAGES[0].sql));
-    let err = run_job_atomically(&ctx, &root, &broken, &BTreeMap::new()).await.expect_err("must fail");
+    let err = run_job_atomically(&ctx, &root, &broken, &BTreeMap::new())
+        .await
+        .expect_err("must fail");
     assert!(format!("{err}").contains("broken.sql"), "{err}");
     assert_eq!(listing(&table), before, "table changed by a failed job");
-    assert!(listing(&dir.path().join("curated/_staging")).is_empty(), "staging left behind");
+    assert!(
+        listing(&dir.path().join("curated/_staging")).is_empty(),
+        "staging left behind"
+    );
 }

@@ -21,15 +21,22 @@ async fn run_stage01(line_ending_lf: bool) {
         let bytes = std::fs::read(data.join("ml-latest-small").join(f)).expect("read");
         assert!(bytes.windows(2).any(|w| w == b"\r\n"), "{f} is expected to be CRLF");
         let bytes = if line_ending_lf {
-            String::from_utf8(bytes).expect("utf8").replace("\r\n", "\n").into_bytes()
+            String::from_utf8(bytes)
+                .expect("utf8")
+                .replace("\r\n", "\n")
+                .into_bytes()
         } else {
             bytes
         };
         std::fs::write(raw.join(f), bytes).expect("write");
     }
     let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
-    let ctx = standalone_context(session_config(&[]).expect("config")).await.expect("ctx");
-    let report = run_stages(&ctx, &root, &STAGES[..1], &BTreeMap::new(), &Progress::new(true)).await.expect("stage 01");
+    let ctx = standalone_context(session_config(&[]).expect("config"))
+        .await
+        .expect("ctx");
+    let report = run_stages(&ctx, &root, &STAGES[..1], &BTreeMap::new(), &Progress::new(true))
+        .await
+        .expect("stage 01");
     let s = &report.stages[0];
     assert_eq!(s.written["movielens_ratings"], 100_836);
     assert_eq!(s.written["movielens_movies"], 9_742);
@@ -48,11 +55,23 @@ async fn run_stage01(line_ending_lf: bool) {
                     max(CASE WHEN title LIKE 'From Dusk Till Dawn 2%' THEN title_clean END) AS dusk \
              FROM m";
     let b = &reader.sql(q).await.expect("sql").collect().await.expect("collect")[0];
-    let int = |i: usize| b.column(i).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0);
+    let int = |i: usize| {
+        b.column(i)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0)
+    };
     assert_eq!(int(0), 12, "titles without a year");
     assert_eq!(int(1), 34, "(no genres listed)");
-    assert_eq!(b.column(2).as_primitive::<datafusion::arrow::datatypes::Int32Type>().value(0), 2006);
-    assert_eq!(b.column(3).as_string::<i32>().value(0), "From Dusk Till Dawn 2: Texas Blood Money");
+    assert_eq!(
+        b.column(2)
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+            .value(0),
+        2006
+    );
+    assert_eq!(
+        b.column(3).as_string::<i32>().value(0),
+        "From Dusk Till Dawn 2: Texas Blood Money"
+    );
 }
 
 #[test]

@@ -42,7 +42,10 @@ async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())
     } else {
-        runner.run_file_async(path).await.map_err(|e| e.display(true).to_string())
+        runner
+            .run_file_async(path)
+            .await
+            .map_err(|e| e.display(true).to_string())
     }
 }
 
@@ -51,14 +54,15 @@ fn main() -> std::process::ExitCode {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "slt")).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "slt"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .thread_stack_size(moodflow::WORKER_STACK_BYTES)
-        .enable_all()
-        .build()
-    {
+    let runtime = match moodflow_udfs::tokio_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start tokio: {e}");
@@ -67,12 +71,16 @@ fn main() -> std::process::ExitCode {
     };
     let mut failed = 0;
     for file in &files {
-        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }
         let path = file.clone();
-        let result = runtime.block_on(async move { tokio::spawn(async move { run_file(&path, complete).await }).await });
+        let result =
+            runtime.block_on(async move { tokio::spawn(async move { run_file(&path, complete).await }).await });
         match result.map_err(|e| e.to_string()).and_then(|r| r) {
             Ok(()) => println!("slt {name} ... ok"),
             Err(e) => {

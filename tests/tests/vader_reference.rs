@@ -10,7 +10,9 @@ use serde_json::Value;
 fn fixture() -> Vec<Value> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vader/reference.jsonl");
     let text = std::fs::read_to_string(path).expect("fixture present");
-    text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
 }
 
 fn expected(row: &Value) -> Scores {
@@ -46,7 +48,13 @@ fn synthetic_lines_match_reference_exactly() {
             mismatches.push(format!("{text:?}: got {got:?}, want {:?}", expected(row)));
         }
     }
-    assert!(mismatches.is_empty(), "{} of {} differ:\n{}", mismatches.len(), synthetic.len(), mismatches[..mismatches.len().min(20)].join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} differ:\n{}",
+        mismatches.len(),
+        synthetic.len(),
+        mismatches[..mismatches.len().min(20)].join("\n")
+    );
 }
 
 #[test]
@@ -65,12 +73,22 @@ fn real_titles_tags_and_descriptions_match_reference() {
     let ml = data.join("ml-latest-small");
     for (file, column) in [("movies.csv", "title"), ("tags.csv", "tag")] {
         let mut reader = csv::Reader::from_path(ml.join(file)).expect("csv");
-        let idx = reader.headers().expect("header").iter().position(|h| h == column).expect("column");
+        let idx = reader
+            .headers()
+            .expect("header")
+            .iter()
+            .position(|h| h == column)
+            .expect("column");
         texts.extend(reader.records().map(|r| r.expect("record")[idx].to_string()));
     }
     let titles = std::fs::read(data.join("netflix-prize/movie_titles.txt")).expect("titles");
     let latin1: String = titles.iter().map(|&b| char::from(b)).collect();
-    texts.extend(latin1.lines().filter_map(|l| l.splitn(3, ',').nth(2)).map(str::to_string));
+    texts.extend(
+        latin1
+            .lines()
+            .filter_map(|l| l.splitn(3, ',').nth(2))
+            .map(str::to_string),
+    );
     let mut reader = csv::Reader::from_path(data.join("netflix-titles/netflix_titles.csv")).expect("csv");
     texts.extend(reader.records().map(|r| r.expect("record")[11].to_string()));
 
@@ -87,5 +105,10 @@ fn real_titles_tags_and_descriptions_match_reference() {
         }
     }
     assert_eq!(found.len(), by_hash.len(), "reference lines missing from the data");
-    assert!(mismatches.is_empty(), "{} differ:\n{}", mismatches.len(), mismatches[..mismatches.len().min(20)].join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} differ:\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(20)].join("\n")
+    );
 }

@@ -14,5 +14,7 @@ mod string_udf;
 pub mod text;
 pub mod vader;
 
-pub use session::{local_context, remote_context, session_config, session_state, standalone_context};
+pub use session::{
+    local_context, remote_context, session_config, session_state, standalone_context, tokio_runtime, WORKER_STACK_BYTES,
+};
 pub use storage::StorageRoot;

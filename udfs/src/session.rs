@@ -22,6 +22,19 @@ use crate::storage::MoodflowObjectStores;
 use crate::text::{NormalizeText, ReleaseYear, TitleKey, TitleWithoutYear};
 use crate::vader::udf::{VaderCompound, VaderScores};
 
+/// Stack size of every moodflow process's tokio workers. DataFusion's
+/// planners and plans recurse deeply (a stage-02 plan overflows tokio's
+/// default 2 MiB in an unoptimised build, in the client and the scheduler).
+pub const WORKER_STACK_BYTES: usize = 32 << 20;
+
+/// The multi-threaded runtime every moodflow binary and test runs on.
+pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(WORKER_STACK_BYTES)
+        .enable_all()
+        .build()
+}
+
 /// Every scalar UDF moodflow adds to SQL.
 pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
     vec![
@@ -129,7 +142,10 @@ mod tests {
         let k = b.column(2).as_any().downcast_ref::<StringArray>().expect("utf8");
         assert_eq!((c.value(0), y.value(0), k.value(0)), (0.431, 1995, "the matrix"));
         // The built-ins survive registering moodflow's functions.
-        ctx.sql("SELECT lower('A'), array_length(make_array(1, 2))").await?.collect().await?;
+        ctx.sql("SELECT lower('A'), array_length(make_array(1, 2))")
+            .await?
+            .collect()
+            .await?;
         Ok(())
     }
 

@@ -69,7 +69,9 @@ impl StorageRoot {
             Some((scheme, _)) => match scheme {
                 "file" => {
                     let url = Url::parse(trimmed).map_err(|e| invalid(e.to_string()))?;
-                    let path = url.to_file_path().map_err(|()| invalid("not a local file URL".into()))?;
+                    let path = url
+                        .to_file_path()
+                        .map_err(|()| invalid("not a local file URL".into()))?;
                     Ok(Self::Local(path))
                 }
                 "hdfs" | "viewfs" | "s3" => {
@@ -216,12 +218,20 @@ mod tests {
         assert_eq!(StorageRoot::parse("/tmp/x/").expect("ok").as_location(), "/tmp/x");
         assert_eq!(StorageRoot::parse("file:///tmp/x").expect("ok").as_location(), "/tmp/x");
         let cwd = std::env::current_dir().expect("cwd");
-        assert_eq!(StorageRoot::parse("./data").expect("ok"), StorageRoot::Local(cwd.join("data")));
         assert_eq!(
-            StorageRoot::parse("hdfs://nn:8020/projects/netflix_mood").expect("ok").join("raw/x"),
+            StorageRoot::parse("./data").expect("ok"),
+            StorageRoot::Local(cwd.join("data"))
+        );
+        assert_eq!(
+            StorageRoot::parse("hdfs://nn:8020/projects/netflix_mood")
+                .expect("ok")
+                .join("raw/x"),
             "hdfs://nn:8020/projects/netflix_mood/raw/x"
         );
-        assert!(matches!(StorageRoot::parse("gopher://x/y"), Err(StorageError::UnknownScheme { .. })));
+        assert!(matches!(
+            StorageRoot::parse("gopher://x/y"),
+            Err(StorageError::UnknownScheme { .. })
+        ));
         assert!(StorageRoot::parse("s3:///nobucket").is_err());
     }
 
@@ -229,7 +239,9 @@ mod tests {
     fn local_files_resolve_without_registration() {
         let reg = MoodflowObjectStores::new();
         assert!(reg.get_store(&Url::parse("file:///").expect("url")).is_ok());
-        let err = reg.get_store(&Url::parse("gopher://x/").expect("url")).expect_err("unknown");
+        let err = reg
+            .get_store(&Url::parse("gopher://x/").expect("url"))
+            .expect_err("unknown");
         assert!(err.to_string().contains("gopher"), "{err}");
     }
 }

@@ -15,7 +15,9 @@ use datafusion::common::cast::as_string_array;
 use datafusion::common::types::logical_string;
 use datafusion::common::utils::take_function_args;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{Coercion, ColumnarValue, ScalarFunctionArgs, Signature, TypeSignatureClass, Volatility};
+use datafusion::logical_expr::{
+    Coercion, ColumnarValue, ScalarFunctionArgs, Signature, TypeSignatureClass, Volatility,
+};
 
 /// The signature of a deterministic function of one string argument.
 pub fn one_string_signature() -> Signature {

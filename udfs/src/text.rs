@@ -79,8 +79,8 @@ pub fn normalize_text(text: &str) -> String {
 /// Articles that MovieLens and the Netflix data move behind the title
 /// ("Matrix, The", "Misérables, Les").
 const ARTICLES: &[&str] = &[
-    "the", "a", "an", "les", "la", "le", "l'", "die", "der", "das", "el", "il", "lo", "los", "las",
-    "det", "den", "de", "het", "un", "une", "una", "ein", "eine", "gli", "i", "o", "os", "as",
+    "the", "a", "an", "les", "la", "le", "l'", "die", "der", "das", "el", "il", "lo", "los", "las", "det", "den", "de",
+    "het", "un", "une", "una", "ein", "eine", "gli", "i", "o", "os", "as",
 ];
 
 /// Removes trailing parenthesised groups such as `(a.k.a. The Professional)`
@@ -181,7 +181,11 @@ text_udf!(
     ReleaseYear,
     "release_year",
     DataType::Int32,
-    |a: &StringArray| Ok(Arc::new(a.iter().map(|s| s.and_then(|s| split_title_year(s).1)).collect::<Int32Array>()) as ArrayRef),
+    |a: &StringArray| Ok(Arc::new(
+        a.iter()
+            .map(|s| s.and_then(|s| split_title_year(s).1))
+            .collect::<Int32Array>()
+    ) as ArrayRef),
     "The year of a trailing (YYYY) or (YYYY-YYYY) in a title, or null.",
     "release_year('Heat (1995)')"
 );
@@ -215,9 +219,15 @@ mod tests {
             split_title_year("From Dusk Till Dawn 2: Texas Blood Money (1999) "),
             ("From Dusk Till Dawn 2: Texas Blood Money", Some(1999))
         );
-        assert_eq!(split_title_year("Death Note: Desu nôto (2006–2007)"), ("Death Note: Desu nôto", Some(2006)));
+        assert_eq!(
+            split_title_year("Death Note: Desu nôto (2006–2007)"),
+            ("Death Note: Desu nôto", Some(2006))
+        );
         assert_eq!(split_title_year("Babylon 5"), ("Babylon 5", None));
-        assert_eq!(split_title_year("Blade Runner 2049 (2017)"), ("Blade Runner 2049", Some(2017)));
+        assert_eq!(
+            split_title_year("Blade Runner 2049 (2017)"),
+            ("Blade Runner 2049", Some(2017))
+        );
         assert_eq!(split_title_year("Nineteen (19)"), ("Nineteen (19)", None));
         assert_eq!(split_title_year(""), ("", None));
         assert_eq!(split_title_year("(1999)"), ("", Some(1999)));
@@ -225,7 +235,10 @@ mod tests {
 
     #[test]
     fn normalization() {
-        assert_eq!(normalize_text("  Don't   LOOK up!!  Sci-Fi/Drama "), "dont look up sci fi drama");
+        assert_eq!(
+            normalize_text("  Don't   LOOK up!!  Sci-Fi/Drama "),
+            "dont look up sci fi drama"
+        );
         assert_eq!(normalize_text("Amélie"), "amélie");
         assert_eq!(normalize_text("!!!"), "");
     }
@@ -235,9 +248,18 @@ mod tests {
         assert_eq!(title_key("Matrix, The (1999)"), "the matrix");
         assert_eq!(title_key("The Matrix"), "the matrix");
         assert_eq!(title_key("Misérables, Les (1995)"), "les miserables");
-        assert_eq!(title_key("Léon: The Professional (a.k.a. The Professional) (Léon) (1994)"), "leon the professional");
-        assert_eq!(title_key("Lock, Stock & Two Smoking Barrels (1998)"), "lock stock and two smoking barrels");
+        assert_eq!(
+            title_key("Léon: The Professional (a.k.a. The Professional) (Léon) (1994)"),
+            "leon the professional"
+        );
+        assert_eq!(
+            title_key("Lock, Stock & Two Smoking Barrels (1998)"),
+            "lock stock and two smoking barrels"
+        );
         assert_eq!(title_key("Avventura, L' (1960)"), "lavventura");
-        assert_eq!(title_key("Good, the Bad and the Ugly, The (1966)"), "the good the bad and the ugly");
+        assert_eq!(
+            title_key("Good, the Bad and the Ugly, The (1966)"),
+            "the good the bad and the ugly"
+        );
     }
 }

@@ -89,7 +89,10 @@ pub fn generate(root: &Path, opts: GenerateOptions) -> Result<GenerateSummary, G
     let nf = root.join("raw/netflix_prize");
     let cat = root.join("raw/catalog");
     for dir in [&ml, &nf, &cat] {
-        fs::create_dir_all(dir).map_err(|source| GenerateError { path: dir.clone(), source })?;
+        fs::create_dir_all(dir).map_err(|source| GenerateError {
+            path: dir.clone(),
+            source,
+        })?;
     }
     summary.corrupt_lines += write_movies(&ml.join("movies.csv"), &movies, &mut rng)?;
     write_links(&ml.join("links.csv"), &movies, &mut rng)?;
@@ -347,7 +350,12 @@ fn write_tags(path: &Path, movies: &[Movie], n: u64, rng: &mut Rng) -> Result<(u
             2 => tag = "funny, but sad".into(),
             _ => {}
         }
-        rows.push((1 + rng.below(taggers), m.id, tag, 1_137_000_000 + rng.below(400_000_000)));
+        rows.push((
+            1 + rng.below(taggers),
+            m.id,
+            tag,
+            1_137_000_000 + rng.below(400_000_000),
+        ));
     }
     rows.sort();
     for (u, m, tag, ts) in &rows {
@@ -422,7 +430,11 @@ fn write_netflix_ratings(dir: &Path, nf: &[NfMovie], n: u64, rng: &mut Rng) -> R
         let mut out = Out::create(&dir.join(format!("combined_data_{}.txt", f + 1)))?;
         for (k, m) in block.iter().enumerate() {
             out.line(&format!("{}:", m.id), false)?;
-            let count = if written >= n { 0 } else { (per_movie as f64 * (0.2 + 1.6 * rng.next_f64())) as u64 };
+            let count = if written >= n {
+                0
+            } else {
+                (per_movie as f64 * (0.2 + 1.6 * rng.next_f64())) as u64
+            };
             let count = count.min(n - written.min(n));
             for _ in 0..count {
                 let customer = 6 + rng.below(2_649_424);
@@ -464,7 +476,17 @@ fn date_from_day(day: u64) -> String {
 
 fn write_catalog(path: &Path, movies: &[Movie], rng: &mut Rng) -> Result<u64, GenerateError> {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
         "December",
     ];
     let mut out = Out::create(path)?;
@@ -517,7 +539,9 @@ fn write_catalog(path: &Path, movies: &[Movie], rng: &mut Rng) -> Result<u64, Ge
     // A TV show, which the pipeline must not match to a film.
     rows += 1;
     out.line(
-        &format!("s{rows},TV Show,The Happy Harbor,,,,\"March 1, 2020\",2019,TV-PG,2 Seasons,\"Kids' TV\",A happy show."),
+        &format!(
+            "s{rows},TV Show,The Happy Harbor,,,,\"March 1, 2020\",2019,TV-PG,2 Seasons,\"Kids' TV\",A happy show."
+        ),
         true,
     )?;
     out.finish()?;
@@ -539,13 +563,24 @@ mod tests {
     fn same_seed_same_bytes_and_counts() {
         let a = tempfile::tempdir().expect("tmp");
         let b = tempfile::tempdir().expect("tmp");
-        let opts = GenerateOptions { ratings: 3_000, seed: 7 };
+        let opts = GenerateOptions {
+            ratings: 3_000,
+            seed: 7,
+        };
         let sa = generate(a.path(), opts).expect("gen");
         let sb = generate(b.path(), opts).expect("gen");
         assert_eq!(sa, sb);
         assert_eq!(sa.ratings, 3_000);
-        for f in ["raw/movielens/ratings.csv", "raw/netflix_prize/movie_titles.csv", "raw/catalog/netflix_titles.csv"] {
-            assert_eq!(fs::read(a.path().join(f)).expect("read"), fs::read(b.path().join(f)).expect("read"), "{f}");
+        for f in [
+            "raw/movielens/ratings.csv",
+            "raw/netflix_prize/movie_titles.csv",
+            "raw/catalog/netflix_titles.csv",
+        ] {
+            assert_eq!(
+                fs::read(a.path().join(f)).expect("read"),
+                fs::read(b.path().join(f)).expect("read"),
+                "{f}"
+            );
         }
         let ratings = fs::read_to_string(a.path().join("raw/movielens/ratings.csv")).expect("read");
         // Header + valid + corrupt lines, all CRLF.

@@ -113,8 +113,12 @@ impl ScalarUDFImpl for VaderScores {
         map_strings(self.name(), &args, |texts: &StringArray| {
             let a = analyzer();
             let n = texts.len();
-            let (mut c, mut p, mut u, mut g) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut c, mut p, mut u, mut g) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
             for t in texts.iter() {
                 // Null rows carry zeros under the struct's null bit.
                 let s = t.map(|t| a.polarity_scores(t));
@@ -195,7 +199,11 @@ mod tests {
         let pos = s.column(1).as_any().downcast_ref::<Float64Array>().expect("f64");
         // Reference: {'neg': 0.0, 'neu': 0.508, 'pos': 0.492, 'compound': 0.4404}
         assert_eq!(pos.value(0), 0.492);
-        let out = invoke(&VaderScores::default(), ColumnarValue::Scalar(ScalarValue::Utf8(None)), 1);
+        let out = invoke(
+            &VaderScores::default(),
+            ColumnarValue::Scalar(ScalarValue::Utf8(None)),
+            1,
+        );
         let ColumnarValue::Scalar(ScalarValue::Struct(s)) = out else {
             panic!("expected a struct scalar");
         };
