@@ -16,9 +16,12 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub use moodflow_udfs::WORKER_STACK_BYTES;
 
+/// Session settings (`key`, `value`) and `${name}` job variables.
+pub type ConfSplit = (Vec<(String, String)>, BTreeMap<String, String>);
+
 /// Splits `--conf key=value` pairs: `datafusion.*` and `ballista.*` keys are
 /// session settings, every other key is a `${key}` job variable.
-pub fn split_conf(pairs: &[String]) -> Result<(Vec<(String, String)>, BTreeMap<String, String>), String> {
+pub fn split_conf(pairs: &[String]) -> Result<ConfSplit, String> {
     let mut settings = Vec::new();
     let mut vars = BTreeMap::new();
     for pair in pairs {

@@ -311,7 +311,7 @@ fn write_ratings(path: &Path, movies: &[Movie], n: u64, rng: &mut Rng) -> Result
             let ts = start + rng.below(20_000_000);
             out.line(&format!("{user},{},{rating:.1},{ts}", m.id), true)?;
             written += 1;
-            if written % corrupt_every == 0 {
+            if written.is_multiple_of(corrupt_every) {
                 let bad = match corrupt % 5 {
                     0 => format!("{user},{},7.5,{ts}", m.id),
                     1 => format!("{user},{},3.0,yesterday", m.id),
