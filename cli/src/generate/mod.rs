@@ -284,9 +284,13 @@ fn write_ratings(path: &Path, movies: &[Movie], n: u64, rng: &mut Rng) -> Result
     let mut corrupt = 0u64;
     let corrupt_every = (n / 8).clamp(1, 10_000);
     let mut picks: Vec<usize> = Vec::new();
-    for user in 1..=n_users {
-        let remaining_users = n_users - user + 1;
-        let target = if user == n_users {
+    // Users past `n_users` only appear when quotas capped at the number of
+    // films leave ratings to write: the count asked for is always reached.
+    let mut user = 0u64;
+    while written < n {
+        user += 1;
+        let remaining_users = n_users.saturating_sub(user) + 1;
+        let target = if remaining_users == 1 {
             n - written
         } else {
             let mean = (n - written) / remaining_users;
