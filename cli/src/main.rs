@@ -21,6 +21,17 @@ struct Cli {
     command: Command,
 }
 
+/// Where a job runs and with which settings.
+#[derive(clap::Args)]
+struct SessionArgs {
+    /// Ballista scheduler to submit to (df://HOST:PORT); standalone when absent.
+    #[arg(long)]
+    scheduler: Option<String>,
+    /// `key=value`: datafusion.*/ballista.* settings, or ${key} job variables.
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    conf: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write a synthetic raw data set (MovieLens, Netflix Prize, catalogue).
@@ -41,12 +52,8 @@ enum Command {
         /// Storage root: a directory, file://, hdfs://NN:PORT/path or s3://bucket/path.
         #[arg(long, default_value = "./data")]
         root: String,
-        /// Ballista scheduler to submit to (df://HOST:PORT); standalone when absent.
-        #[arg(long)]
-        scheduler: Option<String>,
-        /// `key=value`: datafusion.*/ballista.* settings, or ${key} job variables.
-        #[arg(long = "conf", value_name = "KEY=VALUE")]
-        conf: Vec<String>,
+        #[command(flatten)]
+        session: SessionArgs,
         /// No progress or summary, only errors.
         #[arg(short, long)]
         quiet: bool,
@@ -58,12 +65,8 @@ enum Command {
         /// Storage root substituted for ${root}.
         #[arg(long, default_value = "./data")]
         root: String,
-        /// Ballista scheduler to submit to (df://HOST:PORT); standalone when absent.
-        #[arg(long)]
-        scheduler: Option<String>,
-        /// `key=value`: datafusion.*/ballista.* settings, or ${key} job variables.
-        #[arg(long = "conf", value_name = "KEY=VALUE")]
-        conf: Vec<String>,
+        #[command(flatten)]
+        session: SessionArgs,
         /// Output format of the last result.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -128,19 +131,13 @@ async fn dispatch(command: Command) -> Result<()> {
             println!("generated under {}: {summary:?}", root.display());
             Ok(())
         }
-        Command::Run {
-            root,
-            scheduler,
-            conf,
-            quiet,
-        } => run(&root, scheduler.as_deref(), &conf, quiet).await,
+        Command::Run { root, session, quiet } => run(&root, session.scheduler.as_deref(), &session.conf, quiet).await,
         Command::Submit {
             file,
             root,
-            scheduler,
-            conf,
+            session,
             format,
-        } => submit(&file, &root, scheduler.as_deref(), &conf, format).await,
+        } => submit(&file, &root, session.scheduler.as_deref(), &session.conf, format).await,
         Command::Bench { what } => match what {
             BenchCommand::Vader { texts } => moodflow::bench::bench_vader(texts).await,
             BenchCommand::Stages {
