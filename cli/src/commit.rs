@@ -42,7 +42,7 @@ pub enum CommitError {
 }
 
 /// A fresh staging folder, relative to the root.
-pub fn new_staging_dir(_root: &StorageRoot) -> String {
+pub fn new_staging_dir() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("curated/_staging/{nanos}-{}", std::process::id())
 }
@@ -170,6 +170,11 @@ pub async fn remove_staging(ctx: &SessionContext, root: &StorageRoot, staging: &
                 if let Err(e) = std::fs::remove_dir_all(&path) {
                     tracing::warn!("could not remove staging folder {}: {e}", path.display());
                 }
+            }
+            // The shared parent goes too once no run is staging in it
+            // (remove_dir refuses a non-empty folder, so concurrent runs are safe).
+            if let Some(parent) = path.parent() {
+                let _ = std::fs::remove_dir(parent);
             }
         }
         None => {

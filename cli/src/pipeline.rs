@@ -223,7 +223,7 @@ pub async fn run_job_atomically(
     job: &Job,
     conf_vars: &BTreeMap<String, String>,
 ) -> Result<JobOutcome, AtomicError> {
-    let staging = commit::new_staging_dir(root);
+    let staging = commit::new_staging_dir();
     let mut vars = conf_vars.clone();
     vars.insert("root".into(), root.as_location());
     vars.insert("curated".into(), root.join(&staging));

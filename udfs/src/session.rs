@@ -60,9 +60,8 @@ pub fn register_udfs(registry: &mut dyn FunctionRegistry) -> Result<()> {
 /// are `key=value` pairs such as `--conf` gives (`datafusion.…` or
 /// `ballista.…` keys).
 pub fn session_config(settings: &[(String, String)]) -> Result<SessionConfig> {
-    let mut config = SessionConfig::new_with_ballista()
-        .with_information_schema(true)
-        .with_ballista_job_name("moodflow");
+    // `new_with_ballista` also turns on the information schema.
+    let mut config = SessionConfig::new_with_ballista().with_ballista_job_name("moodflow");
     // DataFusion 55's leaf-expression pushdown renames struct field accesses
     // under an aggregate (`avg(s['compound'])`) to `__datafusion_extracted_N`
     // columns whose qualified names do not survive the logical plan's trip
@@ -99,14 +98,14 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
 /// A context on an in-process Ballista scheduler and executor.
 pub async fn standalone_context(config: SessionConfig) -> Result<SessionContext> {
     let ctx = SessionContext::standalone_with_state(session_state(config)?).await?;
-    register_on_context(&ctx)?;
+    register_on_context(&ctx);
     Ok(ctx)
 }
 
 /// A context that submits to the Ballista scheduler at `url` (`df://host:port`).
 pub async fn remote_context(url: &str, config: SessionConfig) -> Result<SessionContext> {
     let ctx = SessionContext::remote_with_state(url, session_state(config)?).await?;
-    register_on_context(&ctx)?;
+    register_on_context(&ctx);
     Ok(ctx)
 }
 
@@ -116,11 +115,10 @@ pub fn local_context(config: SessionConfig) -> Result<SessionContext> {
     Ok(SessionContext::new_with_state(session_state(config)?))
 }
 
-fn register_on_context(ctx: &SessionContext) -> Result<()> {
+fn register_on_context(ctx: &SessionContext) {
     for udf in scalar_udfs() {
         ctx.register_udf(Arc::unwrap_or_clone(udf));
     }
-    Ok(())
 }
 
 #[cfg(test)]

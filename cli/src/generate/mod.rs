@@ -94,7 +94,7 @@ pub fn generate(root: &Path, opts: GenerateOptions) -> Result<GenerateSummary, G
             source,
         })?;
     }
-    summary.corrupt_lines += write_movies(&ml.join("movies.csv"), &movies, &mut rng)?;
+    summary.corrupt_lines += write_movies(&ml.join("movies.csv"), &movies)?;
     write_links(&ml.join("links.csv"), &movies, &mut rng)?;
     let (ratings, corrupt) = write_ratings(&ml.join("ratings.csv"), &movies, opts.ratings, &mut rng)?;
     summary.ratings = ratings;
@@ -219,7 +219,7 @@ impl Out {
     }
 }
 
-fn write_movies(path: &Path, movies: &[Movie], rng: &mut Rng) -> Result<u64, GenerateError> {
+fn write_movies(path: &Path, movies: &[Movie]) -> Result<u64, GenerateError> {
     let mut out = Out::create(path)?;
     out.line("movieId,title,genres", true)?;
     for (k, m) in movies.iter().enumerate() {
@@ -247,7 +247,6 @@ fn write_movies(path: &Path, movies: &[Movie], rng: &mut Rng) -> Result<u64, Gen
     out.line("12x,Broken Row (1999),Drama", true)?;
     let last = movies.last().map_or(0, |m| m.id);
     out.line(&format!("{},,Comedy", last + 1), true)?;
-    let _ = rng;
     out.finish()?;
     Ok(2)
 }
@@ -392,9 +391,7 @@ fn write_netflix_titles(path: &Path, movies: &[Movie], rng: &mut Rng) -> Result<
                 (Some(y), 2..=9) => (y + if rng.chance(0.5) { 1 } else { -1 }).to_string(),
                 (Some(y), _) => y.to_string(),
             };
-            let mut line = format!("{next_id},{year},{}", m.name).into_bytes();
-            line = latin1(&String::from_utf8_lossy(&line));
-            out.bytes(&line)?;
+            out.bytes(&latin1(&format!("{next_id},{year},{}", m.name)))?;
             out.bytes(b"\n")?;
             nf.push(NfMovie {
                 id: next_id,
@@ -439,7 +436,7 @@ fn write_netflix_ratings(dir: &Path, nf: &[NfMovie], n: u64, rng: &mut Rng) -> R
             } else {
                 (per_movie as f64 * (0.2 + 1.6 * rng.next_f64())) as u64
             };
-            let count = count.min(n - written.min(n));
+            let count = count.min(n.saturating_sub(written));
             for _ in 0..count {
                 let customer = 6 + rng.below(2_649_424);
                 let rating = ((m.quality + rng.normal() * 0.9).round() as i64).clamp(1, 5);
