@@ -20,7 +20,7 @@ use moodflow_udfs::{local_context, session_config, StorageRoot};
 
 use crate::generate::vocab::{ARCHETYPES, NEUTRAL_TAGS};
 use crate::generate::{generate, GenerateOptions};
-use crate::pipeline::{group, run_stages, STAGES};
+use crate::pipeline::{group, run_stages, PipelineOptions, STAGES};
 use crate::progress::Progress;
 
 /// `n` short texts like the pipeline scores: tags, titles, synopses, and
@@ -131,7 +131,7 @@ pub async fn bench_stages(dir: &Path, ratings: u64, scheduler: Option<&str>) -> 
         bytes as f64 / 1e6
     );
     let root = StorageRoot::parse(&dir.to_string_lossy())?;
-    let ctx = crate::connect(scheduler, session_config(&[])?).await?;
+    let cluster = crate::connect(scheduler, session_config(&[])?).await?;
     let quiet = Progress::new(true);
     println!(
         "{:<20} {:>9} {:>12} {:>12} {:>12} {:>14}",
@@ -139,7 +139,15 @@ pub async fn bench_stages(dir: &Path, ratings: u64, scheduler: Option<&str>) -> 
     );
     for stage in STAGES {
         reset_peak_rss();
-        let report = run_stages(&ctx, &root, std::slice::from_ref(stage), &BTreeMap::new(), &quiet).await?;
+        let report = run_stages(
+            &cluster,
+            &root,
+            std::slice::from_ref(stage),
+            &BTreeMap::new(),
+            &PipelineOptions::default(),
+            &quiet,
+        )
+        .await?;
         let s = &report.stages[0];
         let secs = s.elapsed.as_secs_f64();
         let written: u64 = s.written.values().sum();

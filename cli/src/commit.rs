@@ -62,14 +62,18 @@ pub async fn commit_tables<'a>(
     tables: impl Iterator<Item = &'a String>,
 ) -> Result<(), CommitError> {
     for table in tables {
-        let src = format!("{staging}/{table}");
-        let dst = format!("curated/{table}");
-        match root.local_path() {
-            Some(base) => commit_local(&base.join(&src), &base.join(&dst))?,
-            None => commit_remote(ctx, root, &src, &dst).await?,
-        }
+        commit_dir(ctx, root, &format!("{staging}/{table}"), &format!("curated/{table}")).await?;
     }
     Ok(())
+}
+
+/// Replaces the folder `dst` with the staged folder `src` (both relative to
+/// the root).
+pub async fn commit_dir(ctx: &SessionContext, root: &StorageRoot, src: &str, dst: &str) -> Result<(), CommitError> {
+    match root.local_path() {
+        Some(base) => commit_local(&base.join(src), &base.join(dst)),
+        None => commit_remote(ctx, root, src, dst).await,
+    }
 }
 
 fn commit_local(src: &std::path::Path, dst: &std::path::Path) -> Result<(), CommitError> {

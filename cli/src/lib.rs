@@ -12,7 +12,8 @@ pub mod progress;
 
 use std::collections::BTreeMap;
 
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionConfig;
+use moodflow_udfs::Cluster;
 
 pub use moodflow_udfs::WORKER_STACK_BYTES;
 
@@ -40,11 +41,11 @@ pub fn split_conf(pairs: &[String]) -> Result<ConfSplit, String> {
     Ok((settings, vars))
 }
 
-/// A context on a remote scheduler when `scheduler` is given, else on an
+/// A session on a remote scheduler when `scheduler` is given, else on an
 /// in-process (standalone) Ballista scheduler and executor.
-pub async fn connect(scheduler: Option<&str>, config: SessionConfig) -> datafusion::error::Result<SessionContext> {
+pub async fn connect(scheduler: Option<&str>, config: SessionConfig) -> datafusion::error::Result<Cluster> {
     match scheduler {
-        Some(url) => moodflow_udfs::remote_context(url, config).await,
-        None => moodflow_udfs::standalone_context(config).await,
+        Some(url) => moodflow_udfs::remote(url, config).await,
+        None => moodflow_udfs::standalone(config).await,
     }
 }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use moodflow::generate::{generate, GenerateOptions};
 use moodflow::job::Job;
 use moodflow::output::{render, Format};
-use moodflow::pipeline::{run_job_atomically, run_stages, STAGES};
+use moodflow::pipeline::{run_job_atomically, run_stages, PipelineOptions, STAGES};
 use moodflow::progress::Progress;
 use moodflow::{connect, split_conf};
 use moodflow_udfs::{session_config, StorageRoot};
@@ -173,10 +173,10 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
             generate(dir, GenerateOptions::default())?;
         }
     }
-    let ctx = connect(scheduler, session_config(&settings)?)
+    let cluster = connect(scheduler, session_config(&settings)?)
         .await
         .context("cannot start a Ballista session")?;
-    let report = run_stages(&ctx, &root, STAGES, &vars, &progress).await?;
+    let report = run_stages(&cluster, &root, STAGES, &vars, &PipelineOptions::default(), &progress).await?;
     if !quiet {
         println!("{}", report.render());
         println!("outputs under {}", root.join("curated"));
@@ -189,10 +189,10 @@ async fn submit(file: &PathBuf, root: &str, scheduler: Option<&str>, conf: &[Str
     let (settings, vars) = split_conf(conf).map_err(anyhow::Error::msg)?;
     let sql = std::fs::read_to_string(file).with_context(|| format!("cannot read job file {}", file.display()))?;
     let job = Job::parse(file.display().to_string(), &sql);
-    let ctx = connect(scheduler, session_config(&settings)?)
+    let cluster = connect(scheduler, session_config(&settings)?)
         .await
         .context("cannot start a Ballista session")?;
-    let outcome = run_job_atomically(&ctx, &root, &job, &vars).await?;
+    let outcome = run_job_atomically(&cluster.ctx, &root, &job, &vars).await?;
     print!("{}", render(&outcome.last_result, format)?);
     if format == Format::Table {
         println!();

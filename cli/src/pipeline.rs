@@ -1,26 +1,41 @@
-//! The pipeline: its stages in order, each a SQL job whose tables are
-//! written to a staging folder and committed only when the whole stage
+//! The pipeline: its stages in order. Most are SQL jobs; stage 05 is the
+//! distributed k-means ([`moodflow_udfs::kmeans`]). Every stage writes its
+//! tables to a staging folder that is committed only when the whole stage
 //! succeeded, so a failed stage leaves the previous version intact.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use datafusion::common::DataFusionError;
 use datafusion::prelude::SessionContext;
-use moodflow_udfs::StorageRoot;
+use moodflow_udfs::kmeans::driver::Params;
+use moodflow_udfs::kmeans::model::Model;
+use moodflow_udfs::kmeans::train::{clustered_schema, parquet_bytes, train};
+use moodflow_udfs::{Cluster, StorageRoot};
 
 use crate::commit::{self, CommitError};
 use crate::job::{Job, JobError, JobOutcome};
 use crate::progress::Progress;
 
-/// One stage: a number, a name and its SQL job.
+/// One stage: a number, a name and what it runs.
 #[derive(Debug, Clone)]
 pub struct Stage {
     /// Two-digit stage number ("01").
     pub number: &'static str,
     /// Stage name ("etl_movielens").
     pub name: &'static str,
-    /// The job file's text.
-    pub sql: &'static str,
+    /// What the stage runs.
+    pub kind: StageKind,
+}
+
+/// What a stage runs.
+#[derive(Debug, Clone, Copy)]
+pub enum StageKind {
+    /// A SQL job file's text.
+    Sql(&'static str),
+    /// Distributed k-means over `nf_features`: `clustered_movies` and
+    /// `models/kmeans_model/model.json`.
+    TrainKMeans,
 }
 
 impl Stage {
@@ -29,9 +44,17 @@ impl Stage {
         format!("{}_{}", self.number, self.name)
     }
 
-    /// The parsed job.
-    pub fn job(&self) -> Job {
-        Job::parse(format!("jobs/{}.sql", self.id()), self.sql)
+    /// The SQL of a SQL stage.
+    pub fn sql(&self) -> Option<&'static str> {
+        match self.kind {
+            StageKind::Sql(sql) => Some(sql),
+            StageKind::TrainKMeans => None,
+        }
+    }
+
+    /// The parsed job of a SQL stage.
+    pub fn job(&self) -> Option<Job> {
+        self.sql().map(|sql| Job::parse(format!("jobs/{}.sql", self.id()), sql))
     }
 }
 
@@ -41,24 +64,67 @@ pub const STAGES: &[Stage] = &[
     Stage {
         number: "01",
         name: "etl_movielens",
-        sql: include_str!("../../jobs/01_etl_movielens.sql"),
+        kind: StageKind::Sql(include_str!("../../jobs/01_etl_movielens.sql")),
     },
     Stage {
         number: "02",
         name: "prepare_text",
-        sql: include_str!("../../jobs/02_prepare_text.sql"),
+        kind: StageKind::Sql(include_str!("../../jobs/02_prepare_text.sql")),
     },
     Stage {
         number: "03",
         name: "sentiment",
-        sql: include_str!("../../jobs/03_sentiment.sql"),
+        kind: StageKind::Sql(include_str!("../../jobs/03_sentiment.sql")),
     },
     Stage {
         number: "04",
         name: "build_features",
-        sql: include_str!("../../jobs/04_build_features.sql"),
+        kind: StageKind::Sql(include_str!("../../jobs/04_build_features.sql")),
+    },
+    Stage {
+        number: "05",
+        name: "train_kmeans",
+        kind: StageKind::TrainKMeans,
+    },
+    Stage {
+        number: "06",
+        name: "mood_playlists",
+        kind: StageKind::Sql(include_str!("../../jobs/06_mood_playlists.sql")),
     },
 ];
+
+/// Job variables the stages read, with their defaults; `--conf` overrides.
+pub const DEFAULT_VARS: &[(&str, &str)] = &[
+    // Stage 06: movies per playlist, the fewest ratings a movie needs, and
+    // the damping of the Bayesian mean (that many "average" ratings are
+    // added to each movie's own).
+    ("playlist_size", "20"),
+    ("playlist_min_ratings", "10"),
+    ("playlist_damping", "10"),
+];
+
+/// [`DEFAULT_VARS`] as a map.
+pub fn default_vars() -> BTreeMap<String, String> {
+    DEFAULT_VARS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// What the stages need besides SQL variables.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// k-means training parameters (stage 05).
+    pub kmeans: Params,
+    /// Files (and so partitions) of the compact features copy.
+    pub kmeans_partitions: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self {
+            kmeans: Params::default(),
+            kmeans_partitions: 4,
+        }
+    }
+}
 
 /// A stage failure, naming the stage.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +136,14 @@ pub enum PipelineError {
         stage: String,
         /// What failed.
         source: JobError,
+    },
+    /// Stage 05's training failed.
+    #[error("stage {stage} failed")]
+    Train {
+        /// Stage id.
+        stage: String,
+        /// What failed.
+        source: TrainError,
     },
     /// The stage ran but its tables could not be committed.
     #[error("stage {stage} failed to commit its tables")]
@@ -155,34 +229,59 @@ pub fn group(n: u64) -> String {
 
 /// Runs `stages` in order against `root`; stops at the first failure.
 pub async fn run_stages(
-    ctx: &SessionContext,
+    cluster: &Cluster,
     root: &StorageRoot,
     stages: &[Stage],
     conf_vars: &BTreeMap<String, String>,
+    options: &PipelineOptions,
     progress: &Progress,
 ) -> Result<RunReport, PipelineError> {
+    let mut vars = default_vars();
+    vars.extend(conf_vars.clone());
     let mut report = RunReport::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for stage in stages {
-        let job = stage.job();
         let started = Instant::now();
         let ticker = progress.start(&stage.id());
-        let result = run_job_atomically(ctx, root, &job, conf_vars).await;
-        ticker.stop();
-        let written = result.map(|o| o.written).map_err(|e| match e {
-            AtomicError::Job(source) => PipelineError::Job {
-                stage: stage.id(),
-                source,
-            },
-            AtomicError::Commit(source) => PipelineError::Commit {
-                stage: stage.id(),
-                source,
-            },
-        })?;
+        let (written, inputs) = match stage.job() {
+            Some(job) => {
+                let result = run_job_atomically(&cluster.ctx, root, &job, &vars).await;
+                ticker.stop();
+                let written = result.map(|o| o.written).map_err(|e| match e {
+                    AtomicError::Job(source) => PipelineError::Job {
+                        stage: stage.id(),
+                        source,
+                    },
+                    AtomicError::Commit(source) => PipelineError::Commit {
+                        stage: stage.id(),
+                        source,
+                    },
+                })?;
+                (written, job.curated_inputs())
+            }
+            None => {
+                let result = run_training(cluster, root, options).await;
+                ticker.stop();
+                let (written, model) = result.map_err(|source| PipelineError::Train {
+                    stage: stage.id(),
+                    source,
+                })?;
+                progress.note(&format!(
+                    "{}: k = {} of {}..{} (silhouette {:.3}), {} Ballista jobs",
+                    stage.id(),
+                    model.k,
+                    model.k_range[0],
+                    model.k_range[1],
+                    model.per_k.iter().find(|p| p.k == model.k).map_or(f64::NAN, |p| p.silhouette),
+                    model.jobs
+                ));
+                (written, vec!["nf_features".to_string()])
+            }
+        };
         let mut stage_report = StageReport {
             stage: stage.id(),
             elapsed: started.elapsed(),
-            rows_read: job.curated_inputs().iter().filter_map(|t| counts.get(t)).sum(),
+            rows_read: inputs.iter().filter_map(|t| counts.get(t)).sum(),
             written: BTreeMap::new(),
             rejected: BTreeMap::new(),
         };
@@ -201,6 +300,81 @@ pub async fn run_stages(
         report.stages.push(stage_report);
     }
     Ok(report)
+}
+
+/// Where the model lives below the root.
+pub const MODEL_DIR: &str = "models/kmeans_model";
+
+/// Stage 05: trains on `nf_features`, then commits `clustered_movies` and
+/// `models/kmeans_model/` together; the staging folder (with the compact
+/// features copy) is removed whatever happens.
+pub async fn run_training(
+    cluster: &Cluster,
+    root: &StorageRoot,
+    options: &PipelineOptions,
+) -> Result<(BTreeMap<String, u64>, Model), TrainError> {
+    let staging = commit::new_staging_dir();
+    let result = train_into(cluster, root, options, &staging).await;
+    commit::remove_staging(&cluster.ctx, root, &staging).await;
+    result
+}
+
+async fn train_into(
+    cluster: &Cluster,
+    root: &StorageRoot,
+    options: &PipelineOptions,
+    staging: &str,
+) -> Result<(BTreeMap<String, u64>, Model), TrainError> {
+    let runtime = cluster.ctx.runtime_env();
+    let trained = train(
+        cluster,
+        root,
+        &format!("{staging}/_kmeans_input"),
+        &options.kmeans,
+        options.kmeans_partitions,
+    )
+    .await?;
+    let bytes = parquet_bytes(clustered_schema(), std::slice::from_ref(&trained.clustered))?;
+    root.write_file(&runtime, &format!("{staging}/clustered_movies/part-0.parquet"), bytes)
+        .await?;
+    let json = serde_json::to_vec_pretty(&trained.model).map_err(|e| TrainError::Model(e.to_string()))?;
+    root.write_file(&runtime, &format!("{staging}/kmeans_model/model.json"), json)
+        .await?;
+    commit::commit_dir(
+        &cluster.ctx,
+        root,
+        &format!("{staging}/clustered_movies"),
+        "curated/clustered_movies",
+    )
+    .await?;
+    commit::commit_dir(&cluster.ctx, root, &format!("{staging}/kmeans_model"), MODEL_DIR).await?;
+    let written = BTreeMap::from([("clustered_movies".to_string(), trained.clustered.num_rows() as u64)]);
+    Ok((written, trained.model))
+}
+
+/// Why training failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Reading, a pass or writing failed.
+    #[error(transparent)]
+    Engine(#[from] DataFusionError),
+    /// The model could not be serialised.
+    #[error("cannot write model.json: {0}")]
+    Model(String),
+    /// The outputs could not be committed.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+/// Reads `models/kmeans_model/model.json` below `root`; `None` before the
+/// first training.
+pub async fn read_model(ctx: &SessionContext, root: &StorageRoot) -> Result<Option<Model>, DataFusionError> {
+    match root.read_file(&ctx.runtime_env(), &format!("{MODEL_DIR}/model.json")).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| DataFusionError::Execution(format!("{}/model.json: {e}", root.join(MODEL_DIR)))),
+    }
 }
 
 /// Why a job run with staging failed.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use datafusion::prelude::SessionConfig;
+use moodflow_udfs::codec::MoodflowPhysicalCodec;
 
 /// Executor settings exposed as flags.
 #[derive(Debug, Clone)]
@@ -47,6 +48,8 @@ pub fn executor_config(opts: &ExecutorOptions) -> anyhow::Result<ExecutorProcess
         memory_pool_size: opts.memory_pool_size,
         ..ExecutorProcessConfig::default()
     };
+    // Decodes moodflow's plan nodes (k-means), then Ballista's.
+    config.override_physical_codec = Some(Arc::new(MoodflowPhysicalCodec::default()));
     config.override_function_registry = Some(Arc::new(BallistaFunctionRegistry::from(&state)));
     config.override_config_producer = Some(Arc::new(|| {
         moodflow_udfs::session_config(&[]).unwrap_or_else(|_| SessionConfig::new())

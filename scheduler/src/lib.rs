@@ -1,7 +1,8 @@
 //! moodflow's Ballista scheduler: Ballista 55's scheduler with moodflow's
 //! session (UDFs, object stores, settings) installed through the same
 //! [`moodflow_udfs::session_state`] every other side uses, so it can plan
-//! any SQL the client sends.
+//! any SQL the client sends, and moodflow's physical extension codec, so it
+//! can split and ship the k-means plans.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::prelude::SessionConfig;
+use moodflow_udfs::codec::MoodflowPhysicalCodec;
 
 /// Where the scheduler listens and how it names itself.
 #[derive(Debug, Clone)]
@@ -30,6 +32,8 @@ pub fn scheduler_config(opts: &SchedulerOptions) -> SchedulerConfig {
         external_host: opts.external_host.clone(),
         ..SchedulerConfig::default()
     };
+    // moodflow's plan nodes (k-means), with Ballista's codec in the chain.
+    config.override_physical_codec = Some(Arc::new(MoodflowPhysicalCodec::default()));
     config.override_session_builder = Some(Arc::new(|c: SessionConfig| moodflow_udfs::session_state(c)));
     config.override_config_producer = Some(Arc::new(|| {
         // The settings have no user input here, so this cannot fail; fall

@@ -4,14 +4,13 @@
 //! pipeline's job files against a scratch storage root and registers every
 //! curated table it finds (`<table>` and `rejects_<table>`) for queries.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use moodflow::pipeline::{run_job_atomically, STAGES};
-use moodflow_udfs::{session_config, standalone_context, StorageRoot};
+use moodflow::pipeline::{default_vars, run_job_atomically, STAGES};
+use moodflow_udfs::{session_config, standalone, StorageRoot};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 /// An error from the adapter.
@@ -39,9 +38,7 @@ pub struct MoodflowDb {
 impl MoodflowDb {
     /// A standalone Ballista session over `root`.
     pub async fn new(root: &Path) -> Result<Self, SltError> {
-        let ctx = standalone_context(session_config(&[]).map_err(err)?)
-            .await
-            .map_err(err)?;
+        let ctx = standalone(session_config(&[]).map_err(err)?).await.map_err(err)?.ctx;
         let root = StorageRoot::parse(&root.to_string_lossy()).map_err(err)?;
         Ok(Self { ctx, root })
     }
@@ -51,7 +48,10 @@ impl MoodflowDb {
             .iter()
             .find(|s| s.id() == name)
             .ok_or_else(|| SltError(format!("no stage named {name}")))?;
-        let outcome = run_job_atomically(&self.ctx, &self.root, &stage.job(), &BTreeMap::new())
+        let job = stage
+            .job()
+            .ok_or_else(|| SltError(format!("stage {name} is not a SQL job")))?;
+        let outcome = run_job_atomically(&self.ctx, &self.root, &job, &default_vars())
             .await
             .map_err(|e| SltError(format!("{e}: {}", source_chain(&e))))?;
         self.register_curated().await?;

@@ -10,11 +10,11 @@ use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use moodflow::generate::{generate, GenerateOptions};
 use moodflow::job::Job;
-use moodflow::pipeline::{run_job_atomically, run_stages, STAGES};
+use moodflow::pipeline::{run_job_atomically, run_stages, PipelineOptions, STAGES};
 use moodflow::progress::Progress;
 use moodflow_udfs::text::{normalize_text, split_title_year, title_key};
 use moodflow_udfs::vader::analyzer;
-use moodflow_udfs::{local_context, session_config, standalone_context, StorageRoot};
+use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
 
 async fn read(ctx: &SessionContext, root: &Path, table: &str) -> Vec<RecordBatch> {
     let path = root.join("curated").join(table);
@@ -74,10 +74,15 @@ async fn generated_pipeline() {
     )
     .expect("generate");
     let root = StorageRoot::parse(&root_path.to_string_lossy()).expect("root");
-    let ctx = standalone_context(session_config(&[]).expect("config"))
-        .await
-        .expect("ctx");
-    let report = run_stages(&ctx, &root, STAGES, &BTreeMap::new(), &Progress::new(true))
+    let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
+    let report = run_stages(
+        &cluster,
+        &root,
+        STAGES,
+        &BTreeMap::new(),
+        &PipelineOptions::default(),
+        &Progress::new(true),
+    )
         .await
         .expect("pipeline");
     let reader = local_context(session_config(&[]).expect("config")).expect("ctx");
@@ -208,10 +213,16 @@ async fn failed_stage() {
     let dir = tempfile::tempdir().expect("tmp");
     generate(dir.path(), GenerateOptions { ratings: 500, seed: 1 }).expect("generate");
     let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
-    let ctx = standalone_context(session_config(&[]).expect("config"))
-        .await
-        .expect("ctx");
-    run_stages(&ctx, &root, &STAGES[..1], &BTreeMap::new(), &Progress::new(true))
+    let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
+    let ctx = &cluster.ctx;
+    run_stages(
+        &cluster,
+        &root,
+        &STAGES[..1],
+        &BTreeMap::new(),
+        &PipelineOptions::default(),
+        &Progress::new(true),
+    )
         .await
         .expect("stage 01");
     let table = dir.path().join("curated/movielens_movies");
@@ -229,8 +240,8 @@ async fn failed_stage() {
 
     // The same job with a failing last statement: its first COPYs succeed
     // into staging, but nothing may be committed.
-    let broken = Job::parse("broken.sql", &format!("{};\nSELECT no_such_function(1)", STAGES[0].sql));
-    let err = run_job_atomically(&ctx, &root, &broken, &BTreeMap::new())
+    let broken = Job::parse("broken.sql", &format!("{};\nSELECT no_such_function(1)", STAGES[0].sql().expect("sql")));
+    let err = run_job_atomically(ctx, &root, &broken, &BTreeMap::new())
         .await
         .expect_err("must fail");
     assert!(format!("{err}").contains("broken.sql"), "{err}");

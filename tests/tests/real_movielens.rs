@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::prelude::ParquetReadOptions;
-use moodflow::pipeline::{run_stages, STAGES};
+use moodflow::pipeline::{run_stages, PipelineOptions, STAGES};
 use moodflow::progress::Progress;
-use moodflow_udfs::{local_context, session_config, standalone_context, StorageRoot};
+use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
 
 async fn run_stage01(line_ending_lf: bool) {
     let Some(data) = moodflow_tests::shared_data() else {
@@ -31,10 +31,15 @@ async fn run_stage01(line_ending_lf: bool) {
         std::fs::write(raw.join(f), bytes).expect("write");
     }
     let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
-    let ctx = standalone_context(session_config(&[]).expect("config"))
-        .await
-        .expect("ctx");
-    let report = run_stages(&ctx, &root, &STAGES[..1], &BTreeMap::new(), &Progress::new(true))
+    let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
+    let report = run_stages(
+        &cluster,
+        &root,
+        &STAGES[..1],
+        &BTreeMap::new(),
+        &PipelineOptions::default(),
+        &Progress::new(true),
+    )
         .await
         .expect("stage 01");
     let s = &report.stages[0];

@@ -6,8 +6,15 @@
 //! - [`text`]: `normalize_text`, `release_year`, `title_without_year`,
 //!   `title_key`;
 //! - [`storage`]: storage roots and the object-store registry (local, HDFS, S3);
+//! - [`kmeans`]: distributed k-means as custom physical operators, its
+//!   driver (seeding, iterations, model selection by silhouette) and model;
+//! - [`codec`]: the physical extension codec that ships those operators;
+//! - [`rng`]: the small seeded generator behind the data and the seeding;
 //! - [`session`]: the one function that builds a session with all of the above.
 
+pub mod codec;
+pub mod kmeans;
+pub mod rng;
 pub mod session;
 pub mod storage;
 mod string_udf;
@@ -15,6 +22,6 @@ pub mod text;
 pub mod vader;
 
 pub use session::{
-    local_context, remote_context, session_config, session_state, standalone_context, tokio_runtime, WORKER_STACK_BYTES,
+    local_context, remote, session_config, session_state, standalone, tokio_runtime, Cluster, WORKER_STACK_BYTES,
 };
 pub use storage::StorageRoot;

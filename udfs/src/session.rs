@@ -2,22 +2,28 @@
 //!
 //! Client, standalone mode, scheduler, executors and tests all call
 //! [`session_config`] and [`session_state`], so every side has the same
-//! UDFs, codecs and object stores. Ballista's `standalone_with_state` and
-//! `remote_with_state` replace the scalar functions of the state they are
-//! given with DataFusion's built-ins, so [`standalone_context`] and
-//! [`remote_context`] register the UDFs again on the context they return.
+//! UDFs, codecs and object stores. Ballista's `upgrade_for_ballista`
+//! replaces the scalar functions of the state it is given with DataFusion's
+//! built-ins, so [`standalone`] and [`remote`] register the UDFs again on the
+//! context they return.
+//!
+//! Both return a [`Cluster`]: the context plus the scheduler's URL, which
+//! moodflow's own physical plans (k-means) are submitted to directly.
+//! [`standalone`] starts the in-process scheduler and executor itself, as
+//! Ballista's `standalone_with_state` does, so that the URL is known.
 
 use std::sync::Arc;
 
-use ballista::prelude::SessionContextExt;
-use ballista_core::extension::SessionConfigExt;
-use datafusion::common::Result;
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::codec::MoodflowPhysicalCodec;
 use crate::storage::MoodflowObjectStores;
 use crate::text::{NormalizeText, ReleaseYear, TitleKey, TitleWithoutYear};
 use crate::vader::udf::{VaderCompound, VaderScores};
@@ -61,7 +67,9 @@ pub fn register_udfs(registry: &mut dyn FunctionRegistry) -> Result<()> {
 /// `ballista.…` keys).
 pub fn session_config(settings: &[(String, String)]) -> Result<SessionConfig> {
     // `new_with_ballista` also turns on the information schema.
-    let mut config = SessionConfig::new_with_ballista().with_ballista_job_name("moodflow");
+    let mut config = SessionConfig::new_with_ballista()
+        .with_ballista_job_name("moodflow")
+        .with_ballista_physical_extension_codec(Arc::new(MoodflowPhysicalCodec::default()));
     // DataFusion 55's leaf-expression pushdown renames struct field accesses
     // under an aggregate (`avg(s['compound'])`) to `__datafusion_extracted_N`
     // columns whose qualified names do not survive the logical plan's trip
@@ -95,18 +103,71 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
     Ok(state)
 }
 
-/// A context on an in-process Ballista scheduler and executor.
-pub async fn standalone_context(config: SessionConfig) -> Result<SessionContext> {
-    let ctx = SessionContext::standalone_with_state(session_state(config)?).await?;
-    register_on_context(&ctx);
-    Ok(ctx)
+/// A Ballista session: the context for SQL and DataFrames, and the URL of
+/// its scheduler (`http://host:port`) for physical plans.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The context; SQL run on it is planned and run by the scheduler.
+    pub ctx: SessionContext,
+    /// The scheduler's gRPC URL.
+    pub scheduler_url: String,
 }
 
-/// A context that submits to the Ballista scheduler at `url` (`df://host:port`).
-pub async fn remote_context(url: &str, config: SessionConfig) -> Result<SessionContext> {
-    let ctx = SessionContext::remote_with_state(url, session_state(config)?).await?;
-    register_on_context(&ctx);
-    Ok(ctx)
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("scheduler_url", &self.scheduler_url).finish()
+    }
+}
+
+impl Cluster {
+    fn connect(scheduler_url: String, state: SessionState) -> Result<Self> {
+        let ctx = SessionContext::new_with_state(state.upgrade_for_ballista(scheduler_url.clone())?);
+        register_on_context(&ctx);
+        Ok(Self { ctx, scheduler_url })
+    }
+}
+
+/// An in-process Ballista scheduler and executor (as many task slots as
+/// `ballista.standalone.parallelism`), and a session on them.
+pub async fn standalone(config: SessionConfig) -> Result<Cluster> {
+    let state = session_state(config)?;
+    let addr = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
+        .await
+        .map_err(|e| DataFusionError::Configuration(format!("cannot start the in-process scheduler: {e}")))?;
+    let url = format!("http://localhost:{}", addr.port());
+    // The scheduler is serving once it accepts a connection.
+    let scheduler = loop {
+        match SchedulerGrpcClient::connect(url.clone()).await {
+            Ok(client) => break client,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    let slots = state.config().ballista_standalone_parallelism();
+    ballista_executor::new_standalone_executor_from_state(scheduler, slots, &state)
+        .await
+        .map_err(|e| DataFusionError::Configuration(format!("cannot start the in-process executor: {e}")))?;
+    Cluster::connect(url, state)
+}
+
+/// A session on the Ballista scheduler at `url` (`df://host:port`; the
+/// port defaults to 50050).
+pub async fn remote(url: &str, config: SessionConfig) -> Result<Cluster> {
+    Cluster::connect(scheduler_url(url)?, session_state(config)?)
+}
+
+/// `df://host:port` (or `http://…`) as the scheduler's gRPC URL.
+pub fn scheduler_url(url: &str) -> Result<String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| DataFusionError::Configuration(format!("scheduler URL '{url}': {e}")))?;
+    if !matches!(parsed.scheme(), "df" | "http") {
+        return Err(DataFusionError::Configuration(format!(
+            "scheduler URL '{url}': expected df://HOST:PORT"
+        )));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| DataFusionError::Configuration(format!("scheduler URL '{url}' has no host")))?;
+    Ok(format!("http://{host}:{}", parsed.port().unwrap_or(50050)))
 }
 
 /// A plain single-process DataFusion context with the same extensions, for

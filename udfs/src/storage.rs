@@ -13,7 +13,10 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use hdfs_native_object_store::HdfsObjectStoreBuilder;
 use object_store::aws::AmazonS3Builder;
-use object_store::ObjectStore;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 /// Errors in a storage root given by a user.
@@ -108,6 +111,92 @@ impl StorageRoot {
         match self {
             Self::Local(p) => Some(p),
             Self::Remote(_) => None,
+        }
+    }
+}
+
+impl StorageRoot {
+    /// The object store behind a remote root and the root's path in it.
+    fn store(&self, runtime: &RuntimeEnv) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+        match self {
+            Self::Local(_) => Err(DataFusionError::Internal("a local root has no object store".into())),
+            Self::Remote(url) => Ok((
+                runtime.object_store_registry.get_store(url)?,
+                ObjectPath::from(url.path()),
+            )),
+        }
+    }
+
+    /// Writes `bytes` to `rel` below the root, creating folders as needed.
+    pub async fn write_file(&self, runtime: &RuntimeEnv, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Self::Local(base) => {
+                let path = base.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, bytes)
+                    .map_err(|e| DataFusionError::Execution(format!("cannot write {}: {e}", path.display())))
+            }
+            Self::Remote(_) => {
+                let (store, base) = self.store(runtime)?;
+                let path = ObjectPath::from(format!("{base}/{rel}"));
+                store
+                    .put(&path, bytes.into())
+                    .await
+                    .map_err(|e| DataFusionError::Execution(format!("cannot write {}: {e}", self.join(rel))))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the file at `rel` below the root; `None` when it does not exist.
+    pub async fn read_file(&self, runtime: &RuntimeEnv, rel: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Self::Local(base) => match std::fs::read(base.join(rel)) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(DataFusionError::Execution(format!("cannot read {}: {e}", self.join(rel)))),
+            },
+            Self::Remote(_) => {
+                let (store, base) = self.store(runtime)?;
+                match store.get(&ObjectPath::from(format!("{base}/{rel}"))).await {
+                    Ok(got) => Ok(Some(
+                        got.bytes()
+                            .await
+                            .map_err(|e| DataFusionError::External(Box::new(e)))?
+                            .to_vec(),
+                    )),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(DataFusionError::Execution(format!("cannot read {}: {e}", self.join(rel)))),
+                }
+            }
+        }
+    }
+
+    /// Deletes everything below `rel` (nothing to delete is fine).
+    pub async fn remove_all(&self, runtime: &RuntimeEnv, rel: &str) -> Result<()> {
+        match self {
+            Self::Local(base) => match std::fs::remove_dir_all(base.join(rel)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            },
+            Self::Remote(_) => {
+                let (store, base) = self.store(runtime)?;
+                let prefix = ObjectPath::from(format!("{base}/{rel}"));
+                let found: Vec<_> = store
+                    .list(Some(&prefix))
+                    .try_collect()
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                for meta in found {
+                    store
+                        .delete(&meta.location)
+                        .await
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                }
+                Ok(())
+            }
         }
     }
 }

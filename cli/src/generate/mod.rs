@@ -11,7 +11,6 @@
 //! tags, title words and synopses share a tone; the pipeline should find
 //! those moods again. The same seed gives the same bytes.
 
-mod rng;
 pub mod vocab;
 
 use std::collections::HashSet;
@@ -19,7 +18,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use rng::Rng;
+use moodflow_udfs::rng::Rng;
 use vocab::{catalog_genre, Archetype, ARCHETYPES, NEUTRAL_TAGS, NEUTRAL_TITLE_WORDS};
 
 /// What to generate.

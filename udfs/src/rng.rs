@@ -1,6 +1,7 @@
 //! SplitMix64: tiny, fast and stable across platforms and crate versions,
-//! which matters more here than statistical strength (the generated files
-//! must stay byte-identical for a seed).
+//! which matters more here than statistical strength: the generated files
+//! must stay byte-identical for a seed, and a KMeans seed must give the same
+//! starting centroids everywhere.
 
 /// A SplitMix64 pseudo-random generator.
 pub struct Rng(u64);

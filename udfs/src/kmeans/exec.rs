@@ -1,0 +1,444 @@
+//! The two physical operators of a k-means pass.
+//!
+//! [`KMeansAssignExec`] runs once per input partition on the executors: it
+//! reads the features, finds each row's nearest centroid and emits one small
+//! batch of per-cluster partials (see [`partials_schema`]). In a silhouette
+//! pass it also sums each row's silhouette against the cluster statistics it
+//! carries. [`KMeansMergeExec`] takes every partition's partials (through a
+//! `CoalescePartitionsExec`, which Ballista turns into a stage boundary) and
+//! adds them up, in partition order so the result repeats bit for bit however
+//! many executors ran the partitions.
+//!
+//! Both operators carry everything they need (centroids, statistics) in the
+//! plan node itself, so the extension codec ships them to the executors.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int32Array, ListArray, ListBuilder, UInt32Array,
+    UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{exec_err, internal_err, DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, InputDistributionRequirements, Partitioning,
+    PlanProperties, SendableRecordBatchStream,
+};
+use futures::{StreamExt, TryStreamExt};
+
+use super::math::{Centroids, ClusterPartial, FarPoint, Partials, SilhouetteStats};
+
+/// `cluster` value of a row that carries a far point instead of a cluster.
+const FAR_ROW: i32 = -1;
+
+/// The schema of a partials batch. A cluster row has `cluster >= 0` and its
+/// count, vector sum, sum of squared norms, cost and silhouette sum. A far
+/// point row (`cluster = -1`) carries a point kept for re-seeding empty
+/// clusters: its row number in `count`, its coordinates in `sum` and its
+/// squared distance in `cost`.
+pub fn partials_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("partition", DataType::UInt32, false),
+        Field::new("cluster", DataType::Int32, false),
+        Field::new("count", DataType::UInt64, false),
+        Field::new("sum", DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))), false),
+        Field::new("sum_sq_norm", DataType::Float64, false),
+        Field::new("cost", DataType::Float64, false),
+        Field::new("silhouette", DataType::Float64, false),
+    ]))
+}
+
+/// Encodes one partition's partials as a batch.
+pub fn partials_to_batch(partition: u32, p: &Partials) -> Result<RecordBatch> {
+    let rows = p.clusters.len() + p.far.len();
+    let mut part = Vec::with_capacity(rows);
+    let mut cluster = Vec::with_capacity(rows);
+    let mut count = Vec::with_capacity(rows);
+    let mut sum = ListBuilder::new(Float64Builder::new());
+    let mut sum_sq = Vec::with_capacity(rows);
+    let mut cost = Vec::with_capacity(rows);
+    let mut sil = Vec::with_capacity(rows);
+    for (i, c) in p.clusters.iter().enumerate() {
+        part.push(partition);
+        cluster.push(i as i32);
+        count.push(c.count);
+        sum.append_value(c.sum.iter().map(|v| Some(*v)));
+        sum_sq.push(c.sum_sq_norm);
+        cost.push(c.cost);
+        sil.push(c.silhouette);
+    }
+    for f in &p.far {
+        part.push(f.origin.0);
+        cluster.push(FAR_ROW);
+        count.push(f.origin.1);
+        sum.append_value(f.point.iter().map(|v| Some(*v)));
+        sum_sq.push(0.0);
+        cost.push(f.distance);
+        sil.push(0.0);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from(part)),
+        Arc::new(Int32Array::from(cluster)),
+        Arc::new(UInt64Array::from(count)),
+        Arc::new(sum.finish()),
+        Arc::new(Float64Array::from(sum_sq)),
+        Arc::new(Float64Array::from(cost)),
+        Arc::new(Float64Array::from(sil)),
+    ];
+    Ok(RecordBatch::try_new(partials_schema(), columns)?)
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| DataFusionError::Internal(format!("k-means partials: column {name} missing or mistyped")))
+}
+
+/// Decodes partials batches into one [`Partials`] per source partition,
+/// sorted by partition. Far points are attributed to the partition they
+/// came from.
+pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Result<Vec<(u32, Partials)>> {
+    let mut by_partition: std::collections::BTreeMap<u32, Partials> = Default::default();
+    for batch in batches {
+        let part = column::<UInt32Array>(batch, "partition")?;
+        let cluster = column::<Int32Array>(batch, "cluster")?;
+        let count = column::<UInt64Array>(batch, "count")?;
+        let sum = column::<ListArray>(batch, "sum")?;
+        let sum_sq = column::<Float64Array>(batch, "sum_sq_norm")?;
+        let cost = column::<Float64Array>(batch, "cost")?;
+        let sil = column::<Float64Array>(batch, "silhouette")?;
+        for row in 0..batch.num_rows() {
+            let values = sum.value(row);
+            let vector: Vec<f64> = values.as_primitive::<Float64Type>().values().to_vec();
+            if vector.len() != dim {
+                return internal_err!("k-means partials: a vector of {} values, expected {dim}", vector.len());
+            }
+            let p = by_partition.entry(part.value(row)).or_insert_with(|| Partials::new(k, dim));
+            match usize::try_from(cluster.value(row)) {
+                Ok(c) if c < k => {
+                    p.clusters[c].merge(&ClusterPartial {
+                        count: count.value(row),
+                        sum: vector,
+                        sum_sq_norm: sum_sq.value(row),
+                        cost: cost.value(row),
+                        silhouette: sil.value(row),
+                    });
+                }
+                Ok(c) => return internal_err!("k-means partials: cluster {c} out of range for k = {k}"),
+                Err(_) => p.far.push(FarPoint {
+                    distance: cost.value(row),
+                    origin: (part.value(row), count.value(row)),
+                    point: vector,
+                }),
+            }
+        }
+    }
+    Ok(by_partition.into_iter().collect())
+}
+
+/// Merges per-partition partials in partition order.
+pub fn merge_in_order(parts: &[(u32, Partials)], k: usize, dim: usize) -> Partials {
+    let mut total = Partials::new(k, dim);
+    for (_, p) in parts {
+        total.merge(p);
+    }
+    total
+}
+
+/// What an assign pass computes besides the Lloyd partials.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AssignMode {
+    /// Lloyd partials only.
+    Lloyd,
+    /// Also each row's silhouette against these final-assignment statistics.
+    Silhouette(SilhouetteStats),
+}
+
+fn properties(schema: SchemaRef, partitions: usize) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(schema),
+        Partitioning::UnknownPartitioning(partitions),
+        EmissionType::Final,
+        Boundedness::Bounded,
+    ))
+}
+
+/// Assigns the rows of each input partition to their nearest centroid and
+/// emits that partition's partials.
+#[derive(Debug, Clone)]
+pub struct KMeansAssignExec {
+    input: Arc<dyn ExecutionPlan>,
+    column: String,
+    centroids: Centroids,
+    mode: AssignMode,
+    properties: Arc<PlanProperties>,
+}
+
+impl KMeansAssignExec {
+    /// An assign step over `input`'s `column` (a `list<double>` of the
+    /// centroids' dimension).
+    pub fn new(input: Arc<dyn ExecutionPlan>, column: impl Into<String>, centroids: Centroids, mode: AssignMode) -> Self {
+        let partitions = input.properties().output_partitioning().partition_count();
+        Self {
+            input,
+            column: column.into(),
+            centroids,
+            mode,
+            properties: properties(partials_schema(), partitions),
+        }
+    }
+
+    /// The features column.
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+
+    /// The centroids rows are assigned to.
+    pub fn centroids(&self) -> &Centroids {
+        &self.centroids
+    }
+
+    /// Lloyd or silhouette.
+    pub fn mode(&self) -> &AssignMode {
+        &self.mode
+    }
+}
+
+impl DisplayAs for KMeansAssignExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let mode = match self.mode {
+            AssignMode::Lloyd => "lloyd",
+            AssignMode::Silhouette(_) => "silhouette",
+        };
+        write!(
+            f,
+            "KMeansAssignExec: k={}, dim={}, column={}, mode={mode}",
+            self.centroids.k(),
+            self.centroids.dim(),
+            self.column
+        )
+    }
+}
+
+impl ExecutionPlan for KMeansAssignExec {
+    fn name(&self) -> &str {
+        "KMeansAssignExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return internal_err!("KMeansAssignExec takes one child, got {}", children.len());
+        }
+        // Always recompute: Ballista hands each task a rebuilt child whose
+        // partition count differs from the planned one.
+        Ok(Arc::new(Self::new(
+            children.swap_remove(0),
+            self.column.clone(),
+            self.centroids.clone(),
+            self.mode.clone(),
+        )))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let index = input.schema().index_of(&self.column)?;
+        let centroids = self.centroids.clone();
+        let mode = self.mode.clone();
+        let part = u32::try_from(partition).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let out = futures::stream::once(async move {
+            let mut partials = Partials::new(centroids.k(), centroids.dim());
+            let mut row = 0u64;
+            let mut input = input;
+            while let Some(batch) = input.try_next().await? {
+                assign_batch(&batch, index, &centroids, &mode, &mut partials, part, &mut row)?;
+            }
+            partials_to_batch(part, &partials)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(partials_schema(), out)))
+    }
+}
+
+fn assign_batch(
+    batch: &RecordBatch,
+    index: usize,
+    centroids: &Centroids,
+    mode: &AssignMode,
+    partials: &mut Partials,
+    partition: u32,
+    row: &mut u64,
+) -> Result<()> {
+    let dim = centroids.dim();
+    let features = batch.column(index);
+    let list = features.as_list_opt::<i32>().ok_or_else(|| {
+        DataFusionError::Execution(format!("k-means: features column is {}, expected list<double>", features.data_type()))
+    })?;
+    for i in 0..list.len() {
+        let at = (partition, *row);
+        *row += 1;
+        if list.is_null(i) {
+            return exec_err!("k-means: row {} of partition {partition} has null features", at.1);
+        }
+        let values = list.value(i);
+        let values = values.as_primitive_opt::<Float64Type>().ok_or_else(|| {
+            DataFusionError::Execution(format!("k-means: features hold {}, expected double", values.data_type()))
+        })?;
+        if values.len() != dim || values.null_count() > 0 {
+            return exec_err!(
+                "k-means: row {} of partition {partition} has {} non-null features of {}, expected {dim}",
+                at.1,
+                values.len() - values.null_count(),
+                values.len()
+            );
+        }
+        let point = values.values();
+        let (cluster, d2) = centroids.nearest(point);
+        partials.add(cluster, point, d2, at);
+        if let AssignMode::Silhouette(stats) = mode {
+            partials.clusters[cluster].silhouette += stats.silhouette(point, cluster);
+        }
+    }
+    Ok(())
+}
+
+/// Adds up every partition's partials into one batch (partition 0).
+#[derive(Debug, Clone)]
+pub struct KMeansMergeExec {
+    input: Arc<dyn ExecutionPlan>,
+    k: usize,
+    dim: usize,
+    properties: Arc<PlanProperties>,
+}
+
+impl KMeansMergeExec {
+    /// A merge of `input`'s partials for `k` clusters of dimension `dim`.
+    pub fn new(input: Arc<dyn ExecutionPlan>, k: usize, dim: usize) -> Self {
+        Self {
+            input,
+            k,
+            dim,
+            properties: properties(partials_schema(), 1),
+        }
+    }
+
+    /// Number of clusters.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Dimension of the vectors.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+}
+
+impl DisplayAs for KMeansMergeExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "KMeansMergeExec: k={}, dim={}", self.k, self.dim)
+    }
+}
+
+impl ExecutionPlan for KMeansMergeExec {
+    fn name(&self) -> &str {
+        "KMeansMergeExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn input_distribution_requirements(&self) -> InputDistributionRequirements {
+        InputDistributionRequirements::new(vec![Distribution::SinglePartition])
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return internal_err!("KMeansMergeExec takes one child, got {}", children.len());
+        }
+        Ok(Arc::new(Self::new(children.swap_remove(0), self.k, self.dim)))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return internal_err!("KMeansMergeExec has one partition, asked for {partition}");
+        }
+        let inputs = self.input.properties().output_partitioning().partition_count();
+        let streams = (0..inputs)
+            .map(|p| self.input.execute(p, Arc::clone(&context)))
+            .collect::<Result<Vec<_>>>()?;
+        let (k, dim) = (self.k, self.dim);
+        let out = futures::stream::once(async move {
+            let batches: Vec<RecordBatch> = futures::stream::iter(streams).flatten().try_collect().await?;
+            let parts = batches_to_partials(&batches, k, dim)?;
+            partials_to_batch(0, &merge_in_order(&parts, k, dim))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(partials_schema(), out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmeans::math::assign_all;
+
+    #[test]
+    fn partials_survive_a_batch_roundtrip() {
+        let points = vec![vec![0.0, 1.0], vec![2.0, 3.0], vec![9.0, 9.0]];
+        let c = Centroids::from_rows(&[vec![0.0, 0.0], vec![8.0, 8.0], vec![50.0, 50.0]]).expect("c");
+        let p = assign_all(&points, &c);
+        let batch = partials_to_batch(0, &p).expect("batch");
+        let back = batches_to_partials(&[batch], 3, 2).expect("decode");
+        assert_eq!(back, vec![(0, p)]);
+    }
+}
