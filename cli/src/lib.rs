@@ -9,6 +9,7 @@ pub mod job;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod verify;
 
 use std::collections::BTreeMap;
 

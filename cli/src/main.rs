@@ -11,6 +11,7 @@ use moodflow::output::{render, Format};
 use moodflow::pipeline::{run_job_atomically, run_stages, PipelineOptions, STAGES};
 use moodflow::progress::Progress;
 use moodflow::{connect, split_conf};
+use moodflow_udfs::kmeans::driver::Params;
 use moodflow_udfs::{session_config, StorageRoot};
 use tracing_subscriber::EnvFilter;
 
@@ -46,8 +47,8 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Run the pipeline (stages 01-04); generates the default sample first
-    /// when the root has no raw data.
+    /// Run the pipeline (stages 01-06, then the stage 11 checks); generates
+    /// the default sample first when the root has no raw data.
     Run {
         /// Storage root: a directory, file://, hdfs://NN:PORT/path or s3://bucket/path.
         #[arg(long, default_value = "./data")]
@@ -57,6 +58,36 @@ enum Command {
         /// No progress or summary, only errors.
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Stage 10: retrain k-means on the current nf_features (for tuning),
+    /// then rebuild the playlists.
+    TrainKmeans {
+        /// Storage root.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// One k (overrides --k-range).
+        #[arg(long)]
+        k: Option<usize>,
+        /// The k range to choose from by silhouette, `A..B` inclusive.
+        #[arg(long, default_value = "3..8")]
+        k_range: String,
+        /// Seed of the k-means++ seeding.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Most Lloyd's steps per k.
+        #[arg(long, default_value_t = 40)]
+        max_iter: usize,
+        /// Files (partitions) of the compact features copy.
+        #[arg(long, default_value_t = 4)]
+        partitions: usize,
+        #[command(flatten)]
+        session: SessionArgs,
+    },
+    /// Stage 11: check every output; exits non-zero when a check fails.
+    Verify {
+        /// Storage root.
+        #[arg(long, default_value = "./data")]
+        root: String,
     },
     /// Run one SQL job file's statements in order and print the last result.
     Submit {
@@ -132,6 +163,32 @@ async fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Run { root, session, quiet } => run(&root, session.scheduler.as_deref(), &session.conf, quiet).await,
+        Command::TrainKmeans {
+            root,
+            k,
+            k_range,
+            seed,
+            max_iter,
+            partitions,
+            session,
+        } => {
+            let (k_min, k_max) = match k {
+                Some(k) => (k, k),
+                None => parse_k_range(&k_range)?,
+            };
+            let options = PipelineOptions {
+                kmeans: Params {
+                    k_min,
+                    k_max,
+                    seed,
+                    max_iter,
+                    ..Params::default()
+                },
+                kmeans_partitions: partitions,
+            };
+            train_kmeans(&root, &session, &options).await
+        }
+        Command::Verify { root } => verify(&root).await,
         Command::Submit {
             file,
             root,
@@ -180,6 +237,71 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
     if !quiet {
         println!("{}", report.render());
         println!("outputs under {}", root.join("curated"));
+    }
+    let checks = moodflow::verify::verify(&root).await?;
+    if !quiet || !checks.passed() {
+        print!("{}", checks.render());
+    }
+    if !checks.passed() {
+        bail!("stage 11_verify: quality checks failed");
+    }
+    Ok(())
+}
+
+fn parse_k_range(s: &str) -> Result<(usize, usize)> {
+    let (a, b) = s
+        .split_once("..")
+        .with_context(|| format!("--k-range '{s}': expected A..B"))?;
+    let a: usize = a
+        .trim()
+        .parse()
+        .with_context(|| format!("--k-range '{s}': '{a}' is not a number"))?;
+    let b: usize = b
+        .trim()
+        .parse()
+        .with_context(|| format!("--k-range '{s}': '{b}' is not a number"))?;
+    if a < 2 || a > b {
+        bail!("--k-range '{s}': need 2 <= A <= B");
+    }
+    Ok((a, b))
+}
+
+async fn train_kmeans(root: &str, session: &SessionArgs, options: &PipelineOptions) -> Result<()> {
+    let root = StorageRoot::parse(root)?;
+    let (settings, vars) = split_conf(&session.conf).map_err(anyhow::Error::msg)?;
+    let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
+        .await
+        .context("cannot start a Ballista session")?;
+    let stages: Vec<_> = STAGES
+        .iter()
+        .filter(|s| s.number == "05" || s.number == "06")
+        .cloned()
+        .collect();
+    let progress = Progress::new(false);
+    let report = run_stages(&cluster, &root, &stages, &vars, options, &progress).await?;
+    println!("{}", report.render());
+    if let Some(model) = moodflow::pipeline::read_model(&cluster.ctx, &root).await? {
+        println!("{:>4} {:>12} {:>14} {:>6}", "k", "silhouette", "cost", "iters");
+        for p in &model.per_k {
+            let mark = if p.k == model.k { " <- chosen" } else { "" };
+            println!(
+                "{:>4} {:>12.4} {:>14.2} {:>6}{mark}",
+                p.k, p.silhouette, p.cost, p.iterations
+            );
+        }
+        for m in &model.moods {
+            println!("mood {}: {} ({} movies)", m.cluster, m.label, m.size);
+        }
+    }
+    Ok(())
+}
+
+async fn verify(root: &str) -> Result<()> {
+    let root = StorageRoot::parse(root)?;
+    let report = moodflow::verify::verify(&root).await?;
+    print!("{}", report.render());
+    if !report.passed() {
+        bail!("stage 11_verify: quality checks failed");
     }
     Ok(())
 }

@@ -105,7 +105,10 @@ pub const DEFAULT_VARS: &[(&str, &str)] = &[
 
 /// [`DEFAULT_VARS`] as a map.
 pub fn default_vars() -> BTreeMap<String, String> {
-    DEFAULT_VARS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    DEFAULT_VARS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// What the stages need besides SQL variables.
@@ -272,7 +275,11 @@ pub async fn run_stages(
                     model.k,
                     model.k_range[0],
                     model.k_range[1],
-                    model.per_k.iter().find(|p| p.k == model.k).map_or(f64::NAN, |p| p.silhouette),
+                    model
+                        .per_k
+                        .iter()
+                        .find(|p| p.k == model.k)
+                        .map_or(f64::NAN, |p| p.silhouette),
                     model.jobs
                 ));
                 (written, vec!["nf_features".to_string()])
@@ -369,7 +376,10 @@ pub enum TrainError {
 /// Reads `models/kmeans_model/model.json` below `root`; `None` before the
 /// first training.
 pub async fn read_model(ctx: &SessionContext, root: &StorageRoot) -> Result<Option<Model>, DataFusionError> {
-    match root.read_file(&ctx.runtime_env(), &format!("{MODEL_DIR}/model.json")).await? {
+    match root
+        .read_file(&ctx.runtime_env(), &format!("{MODEL_DIR}/model.json"))
+        .await?
+    {
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)

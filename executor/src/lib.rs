@@ -9,6 +9,7 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use datafusion::prelude::SessionConfig;
 use moodflow_udfs::codec::MoodflowPhysicalCodec;
+use moodflow_udfs::kmeans::exec::ExecutorName;
 
 /// Executor settings exposed as flags.
 #[derive(Debug, Clone)]
@@ -51,8 +52,17 @@ pub fn executor_config(opts: &ExecutorOptions) -> anyhow::Result<ExecutorProcess
     // Decodes moodflow's plan nodes (k-means), then Ballista's.
     config.override_physical_codec = Some(Arc::new(MoodflowPhysicalCodec::default()));
     config.override_function_registry = Some(Arc::new(BallistaFunctionRegistry::from(&state)));
-    config.override_config_producer = Some(Arc::new(|| {
-        moodflow_udfs::session_config(&[]).unwrap_or_else(|_| SessionConfig::new())
+    // The executor's name rides in every task's session config, so
+    // moodflow's operators can report where they ran.
+    let name = Arc::new(ExecutorName(format!(
+        "{}:{}",
+        opts.external_host.as_deref().unwrap_or(&opts.bind_host),
+        opts.port
+    )));
+    config.override_config_producer = Some(Arc::new(move || {
+        moodflow_udfs::session_config(&[])
+            .unwrap_or_else(|_| SessionConfig::new())
+            .with_extension(Arc::clone(&name))
     }));
     let runtime = state.runtime_env().clone();
     config.override_runtime_producer = Some(Arc::new(move |_: &SessionConfig| Ok(Arc::clone(&runtime))));

@@ -4,6 +4,8 @@
 //! pipeline's job files against a scratch storage root and registers every
 //! curated table it finds (`<table>` and `rejects_<table>`) for queries.
 
+pub mod cluster;
+
 use std::path::Path;
 
 use datafusion::arrow::datatypes::DataType;

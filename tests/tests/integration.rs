@@ -4,6 +4,7 @@
 //! `ml-latest-small` data set when the shared data folder is present.
 //! One test binary, because each links all of DataFusion and Ballista.
 
+mod kmeans;
 mod pipeline_generated;
 mod real_movielens;
 mod vader_reference;

@@ -83,8 +83,8 @@ async fn generated_pipeline() {
         &PipelineOptions::default(),
         &Progress::new(true),
     )
-        .await
-        .expect("pipeline");
+    .await
+    .expect("pipeline");
     let reader = local_context(session_config(&[]).expect("config")).expect("ctx");
 
     // Stage 01: every valid row kept, every corrupt one rejected.
@@ -223,8 +223,8 @@ async fn failed_stage() {
         &PipelineOptions::default(),
         &Progress::new(true),
     )
-        .await
-        .expect("stage 01");
+    .await
+    .expect("stage 01");
     let table = dir.path().join("curated/movielens_movies");
     let listing = |p: &Path| -> BTreeSet<String> {
         // A folder that does not exist lists as empty.
@@ -240,7 +240,10 @@ async fn failed_stage() {
 
     // The same job with a failing last statement: its first COPYs succeed
     // into staging, but nothing may be committed.
-    let broken = Job::parse("broken.sql", &format!("{};\nSELECT no_such_function(1)", STAGES[0].sql().expect("sql")));
+    let broken = Job::parse(
+        "broken.sql",
+        &format!("{};\nSELECT no_such_function(1)", STAGES[0].sql().expect("sql")),
+    );
     let err = run_job_atomically(ctx, &root, &broken, &BTreeMap::new())
         .await
         .expect_err("must fail");

@@ -40,8 +40,8 @@ async fn run_stage01(line_ending_lf: bool) {
         &PipelineOptions::default(),
         &Progress::new(true),
     )
-        .await
-        .expect("stage 01");
+    .await
+    .expect("stage 01");
     let s = &report.stages[0];
     assert_eq!(s.written["movielens_ratings"], 100_836);
     assert_eq!(s.written["movielens_movies"], 9_742);

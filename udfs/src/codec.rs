@@ -31,6 +31,7 @@ pub const MAGIC: &[u8] = b"\0moodflow/1\0";
 #[derive(Debug, Serialize, Deserialize)]
 enum WireNode {
     KMeansAssign {
+        key_column: String,
         column: String,
         dim: usize,
         centroids: Vec<u64>,
@@ -69,16 +70,18 @@ fn to_wire(node: &dyn ExecutionPlan) -> Option<WireNode> {
             }),
         };
         return Some(WireNode::KMeansAssign {
+            key_column: assign.key_column().to_string(),
             column: assign.column().to_string(),
             dim: c.dim(),
             centroids: bits(c.values()),
             silhouette,
         });
     }
-    node.downcast_ref::<KMeansMergeExec>().map(|merge| WireNode::KMeansMerge {
-        k: merge.k(),
-        dim: merge.dim(),
-    })
+    node.downcast_ref::<KMeansMergeExec>()
+        .map(|merge| WireNode::KMeansMerge {
+            k: merge.k(),
+            dim: merge.dim(),
+        })
 }
 
 fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
@@ -88,6 +91,7 @@ fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dy
     let input = Arc::clone(input);
     Ok(match node {
         WireNode::KMeansAssign {
+            key_column,
             column,
             dim,
             centroids,
@@ -102,7 +106,7 @@ fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dy
                     sum_sq_norms: floats(&s.sum_sq_norms),
                 }),
             };
-            Arc::new(KMeansAssignExec::new(input, column, centroids, mode))
+            Arc::new(KMeansAssignExec::new(input, key_column, column, centroids, mode))
         }
         WireNode::KMeansMerge { k, dim } => Arc::new(KMeansMergeExec::new(input, k, dim)),
     })

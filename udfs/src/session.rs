@@ -115,7 +115,9 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("scheduler_url", &self.scheduler_url).finish()
+        f.debug_struct("Cluster")
+            .field("scheduler_url", &self.scheduler_url)
+            .finish()
     }
 }
 
@@ -157,8 +159,8 @@ pub async fn remote(url: &str, config: SessionConfig) -> Result<Cluster> {
 
 /// `df://host:port` (or `http://…`) as the scheduler's gRPC URL.
 pub fn scheduler_url(url: &str) -> Result<String> {
-    let parsed = url::Url::parse(url)
-        .map_err(|e| DataFusionError::Configuration(format!("scheduler URL '{url}': {e}")))?;
+    let parsed =
+        url::Url::parse(url).map_err(|e| DataFusionError::Configuration(format!("scheduler URL '{url}': {e}")))?;
     if !matches!(parsed.scheme(), "df" | "http") {
         return Err(DataFusionError::Configuration(format!(
             "scheduler URL '{url}': expected df://HOST:PORT"

@@ -11,10 +11,10 @@ use std::sync::{Arc, RwLock};
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
-use hdfs_native_object_store::HdfsObjectStoreBuilder;
-use object_store::aws::AmazonS3Builder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use futures::TryStreamExt;
+use hdfs_native_object_store::HdfsObjectStoreBuilder;
+use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
@@ -156,7 +156,10 @@ impl StorageRoot {
             Self::Local(base) => match std::fs::read(base.join(rel)) {
                 Ok(bytes) => Ok(Some(bytes)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(DataFusionError::Execution(format!("cannot read {}: {e}", self.join(rel)))),
+                Err(e) => Err(DataFusionError::Execution(format!(
+                    "cannot read {}: {e}",
+                    self.join(rel)
+                ))),
             },
             Self::Remote(_) => {
                 let (store, base) = self.store(runtime)?;
@@ -168,7 +171,10 @@ impl StorageRoot {
                             .to_vec(),
                     )),
                     Err(object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(DataFusionError::Execution(format!("cannot read {}: {e}", self.join(rel)))),
+                    Err(e) => Err(DataFusionError::Execution(format!(
+                        "cannot read {}: {e}",
+                        self.join(rel)
+                    ))),
                 }
             }
         }

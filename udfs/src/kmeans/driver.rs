@@ -12,7 +12,7 @@
 //!
 //! submitted with ballista-core's `execute_physical_plan`, which takes the
 //! plan through Ballista's static planner, so the stages always split this
-//! way. The driver seeds (greedy k-means++ with several tries, refined on a
+//! way. The driver seeds (greedy k-means++ with several tries, judged on a
 //! sample held by the client), iterates Lloyd's steps until no centroid moves
 //! more than the tolerance, then runs one statistics pass and one silhouette
 //! pass per k.
@@ -26,7 +26,7 @@ use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::protobuf::PhysicalPlanNode;
 
-use super::exec::{batches_to_partials, merge_in_order, AssignMode, KMeansAssignExec, KMeansMergeExec};
+use super::exec::{batches_to_partials, merge_in_order, AssignMode, KMeansAssignExec, KMeansMergeExec, RanOn};
 use super::math::{kmeans_plus_plus, lloyd, Centroids, Partials, SilhouetteStats};
 use crate::rng::Rng;
 use crate::session::Cluster;
@@ -101,19 +101,29 @@ pub struct KFit {
 pub struct Passes<'a> {
     cluster: &'a Cluster,
     scan: Arc<dyn ExecutionPlan>,
+    key_column: String,
     column: String,
     jobs: std::sync::atomic::AtomicUsize,
+    ran_on: std::sync::Mutex<Vec<RanOn>>,
 }
 
 impl<'a> Passes<'a> {
-    /// Passes over `scan` (any plan whose `column` is `list<double>`;
-    /// moodflow gives it a Parquet scan of the compact features copy).
-    pub fn new(cluster: &'a Cluster, scan: Arc<dyn ExecutionPlan>, column: impl Into<String>) -> Self {
+    /// Passes over `scan` (any plan whose `column` is `list<double>` and
+    /// whose `key_column` is a unique `bigint`; moodflow gives it a Parquet
+    /// scan of the compact features copy, keyed by movieId).
+    pub fn new(
+        cluster: &'a Cluster,
+        scan: Arc<dyn ExecutionPlan>,
+        key_column: impl Into<String>,
+        column: impl Into<String>,
+    ) -> Self {
         Self {
             cluster,
             scan,
+            key_column: key_column.into(),
             column: column.into(),
             jobs: Default::default(),
+            ran_on: Default::default(),
         }
     }
 
@@ -122,10 +132,16 @@ impl<'a> Passes<'a> {
         self.jobs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Where every assign task of every pass so far ran.
+    pub fn ran_on(&self) -> Vec<RanOn> {
+        self.ran_on.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
     /// The plan of one pass.
     pub fn plan(&self, centroids: &Centroids, mode: AssignMode) -> Arc<dyn ExecutionPlan> {
         let assign = Arc::new(KMeansAssignExec::new(
             Arc::clone(&self.scan),
+            self.key_column.clone(),
             self.column.clone(),
             centroids.clone(),
             mode,
@@ -151,8 +167,11 @@ impl<'a> Passes<'a> {
         self.jobs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let batches = datafusion::physical_plan::common::collect(stream).await?;
         let (k, dim) = (centroids.k(), centroids.dim());
-        let parts = batches_to_partials(&batches, k, dim)?;
-        Ok(merge_in_order(&parts, k, dim))
+        let decoded = batches_to_partials(&batches, k, dim)?;
+        if let Ok(mut ran_on) = self.ran_on.lock() {
+            ran_on.extend(decoded.ran_on.iter().cloned());
+        }
+        Ok(merge_in_order(&decoded, k, dim))
     }
 
     /// Lloyd's steps from `start` until the tolerance or `max_iter`.
@@ -162,7 +181,9 @@ impl<'a> Passes<'a> {
         for _ in 0..max_iter {
             let partials = self.run(&centroids, AssignMode::Lloyd).await?;
             if partials.count() == 0 {
-                return Err(DataFusionError::Execution("k-means: the features table has no rows".into()));
+                return Err(DataFusionError::Execution(
+                    "k-means: the features table has no rows".into(),
+                ));
             }
             let (next, reseeded) = partials.update(&centroids);
             let shift = next.max_shift(&centroids);
@@ -185,7 +206,9 @@ impl<'a> Passes<'a> {
         let start = seed_centroids(sample, k, params)?;
         let history = self.iterate(start.clone(), params.tolerance, params.max_iter).await?;
         let centroids = history.last().map_or(start, |i| i.centroids.clone());
-        let converged = history.last().is_some_and(|i| i.shift <= params.tolerance && i.reseeded == 0);
+        let converged = history
+            .last()
+            .is_some_and(|i| i.shift <= params.tolerance && i.reseeded == 0);
         let stats = self.run(&centroids, AssignMode::Lloyd).await?;
         let silhouette_stats = SilhouetteStats::from_partials(&stats);
         let with_silhouette = self.run(&centroids, AssignMode::Silhouette(silhouette_stats)).await?;
@@ -214,25 +237,27 @@ impl<'a> Passes<'a> {
         for k in params.k_min..=params.k_max {
             fits.push(self.fit(sample, k, params).await?);
         }
-        let best = fits
-            .iter()
-            .enumerate()
-            .fold(0, |best, (i, f)| if f.silhouette > fits[best].silhouette { i } else { best });
+        let best = fits.iter().enumerate().fold(
+            0,
+            |best, (i, f)| if f.silhouette > fits[best].silhouette { i } else { best },
+        );
         Ok((fits, best))
     }
 }
 
 /// The starting centroids for `k`: `n_init` greedy k-means++ seedings of the
-/// sample, each refined by ten local Lloyd's steps; the lowest cost wins.
-/// Depends only on the sample, k and the seed.
+/// sample; each is judged by its cost after ten local Lloyd's steps on the
+/// sample, and the best seeding itself (not its refinement: the iterations
+/// are the cluster's job) starts the distributed iterations. Depends only on
+/// the sample, k and the seed.
 pub fn seed_centroids(sample: &[Vec<f64>], k: usize, params: &Params) -> Result<Centroids> {
     let mut rng = Rng::new(params.seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut best: Option<(f64, Centroids)> = None;
     for _ in 0..params.n_init.max(1) {
         let seeded = kmeans_plus_plus(sample, k, &mut rng).map_err(DataFusionError::Plan)?;
-        let (refined, cost) = lloyd(sample, seeded, params.tolerance, 10);
+        let (_, cost) = lloyd(sample, seeded.clone(), params.tolerance, 10);
         if best.as_ref().is_none_or(|(c, _)| cost < *c) {
-            best = Some((cost, refined));
+            best = Some((cost, seeded));
         }
     }
     best.map(|(_, c)| c)

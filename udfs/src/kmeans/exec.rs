@@ -6,8 +6,11 @@
 //! pass it also sums each row's silhouette against the cluster statistics it
 //! carries. [`KMeansMergeExec`] takes every partition's partials (through a
 //! `CoalescePartitionsExec`, which Ballista turns into a stage boundary) and
-//! adds them up, in partition order so the result repeats bit for bit however
-//! many executors ran the partitions.
+//! adds them up in the order of each partition's first row key (Ballista
+//! renumbers a task's partitions, so the index is no identity). Ballista may
+//! also give one task several files of the scan, which reassociates the
+//! floating-point sums: results agree to ~1e-15 relative across cluster
+//! shapes, and assignments are identical.
 //!
 //! Both operators carry everything they need (centroids, statistics) in the
 //! plan node itself, so the extension codec ships them to the executors.
@@ -16,10 +19,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int32Array, ListArray, ListBuilder, UInt32Array,
-    UInt64Array,
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int32Array, Int64Array, ListArray, ListBuilder,
+    StringArray, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_err, internal_err, DataFusionError, Result};
@@ -39,27 +42,53 @@ use super::math::{Centroids, ClusterPartial, FarPoint, Partials, SilhouetteStats
 
 /// `cluster` value of a row that carries a far point instead of a cluster.
 const FAR_ROW: i32 = -1;
+/// `cluster` value of a row that says which executor ran a partition.
+const RAN_ON_ROW: i32 = -2;
 
-/// The schema of a partials batch. A cluster row has `cluster >= 0` and its
-/// count, vector sum, sum of squared norms, cost and silhouette sum. A far
-/// point row (`cluster = -1`) carries a point kept for re-seeding empty
-/// clusters: its row number in `count`, its coordinates in `sum` and its
-/// squared distance in `cost`.
+/// The name an executor gives itself, carried in its session config so an
+/// operator can tell where it ran (absent in the standalone executor).
+#[derive(Debug, Clone)]
+pub struct ExecutorName(pub String);
+
+/// Which executor assigned which partition, and how many rows it read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RanOn {
+    /// The partition's first row key (`i64::MAX` for an empty partition).
+    pub first_key: i64,
+    /// Executor name (`standalone` for the in-process one).
+    pub executor: String,
+    /// Rows assigned.
+    pub rows: u64,
+}
+
+/// The schema of a partials batch. A cluster row has `cluster >= 0`, the
+/// first row key of its partition in `key`, and its count, vector sum, sum
+/// of squared norms, cost and silhouette sum. A far point row
+/// (`cluster = -1`) carries a point kept for re-seeding empty clusters: its
+/// row key in `key`, its coordinates in `sum` and its squared distance in
+/// `cost`. A provenance row (`cluster = -2`) says that the partition starting
+/// at `key` was assigned by `executor`, over `count` rows.
 pub fn partials_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        Field::new("partition", DataType::UInt32, false),
+        Field::new("key", DataType::Int64, false),
         Field::new("cluster", DataType::Int32, false),
         Field::new("count", DataType::UInt64, false),
-        Field::new("sum", DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))), false),
+        Field::new(
+            "sum",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
+            false,
+        ),
         Field::new("sum_sq_norm", DataType::Float64, false),
         Field::new("cost", DataType::Float64, false),
         Field::new("silhouette", DataType::Float64, false),
+        Field::new("executor", DataType::Utf8, true),
     ]))
 }
 
-/// Encodes one partition's partials as a batch.
-pub fn partials_to_batch(partition: u32, p: &Partials) -> Result<RecordBatch> {
-    let rows = p.clusters.len() + p.far.len();
+/// Encodes one partition's partials, and where partitions ran, as a batch.
+pub fn partials_to_batch(first_key: i64, p: &Partials, ran_on: &[RanOn]) -> Result<RecordBatch> {
+    let rows = p.clusters.len() + p.far.len() + ran_on.len();
+    let mut executor: Vec<Option<String>> = Vec::with_capacity(rows);
     let mut part = Vec::with_capacity(rows);
     let mut cluster = Vec::with_capacity(rows);
     let mut count = Vec::with_capacity(rows);
@@ -68,31 +97,44 @@ pub fn partials_to_batch(partition: u32, p: &Partials) -> Result<RecordBatch> {
     let mut cost = Vec::with_capacity(rows);
     let mut sil = Vec::with_capacity(rows);
     for (i, c) in p.clusters.iter().enumerate() {
-        part.push(partition);
+        part.push(first_key);
         cluster.push(i as i32);
         count.push(c.count);
         sum.append_value(c.sum.iter().map(|v| Some(*v)));
         sum_sq.push(c.sum_sq_norm);
         cost.push(c.cost);
         sil.push(c.silhouette);
+        executor.push(None);
     }
     for f in &p.far {
-        part.push(f.origin.0);
+        part.push(f.key);
         cluster.push(FAR_ROW);
-        count.push(f.origin.1);
+        count.push(0);
         sum.append_value(f.point.iter().map(|v| Some(*v)));
         sum_sq.push(0.0);
         cost.push(f.distance);
         sil.push(0.0);
+        executor.push(None);
+    }
+    for r in ran_on {
+        part.push(r.first_key);
+        cluster.push(RAN_ON_ROW);
+        count.push(r.rows);
+        sum.append_value(std::iter::empty::<Option<f64>>());
+        sum_sq.push(0.0);
+        cost.push(0.0);
+        sil.push(0.0);
+        executor.push(Some(r.executor.clone()));
     }
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from(part)),
+        Arc::new(Int64Array::from(part)),
         Arc::new(Int32Array::from(cluster)),
         Arc::new(UInt64Array::from(count)),
         Arc::new(sum.finish()),
         Arc::new(Float64Array::from(sum_sq)),
         Arc::new(Float64Array::from(cost)),
         Arc::new(Float64Array::from(sil)),
+        Arc::new(StringArray::from(executor)),
     ];
     Ok(RecordBatch::try_new(partials_schema(), columns)?)
 }
@@ -104,28 +146,51 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
         .ok_or_else(|| DataFusionError::Internal(format!("k-means partials: column {name} missing or mistyped")))
 }
 
-/// Decodes partials batches into one [`Partials`] per source partition,
-/// sorted by partition. Far points are attributed to the partition they
-/// came from.
-pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Result<Vec<(u32, Partials)>> {
-    let mut by_partition: std::collections::BTreeMap<u32, Partials> = Default::default();
+/// Decoded partials batches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DecodedPartials {
+    /// One [`Partials`] per source partition (without far points), sorted
+    /// by the partition's first row key.
+    pub parts: Vec<(i64, Partials)>,
+    /// The far points of every partition.
+    pub far: Vec<FarPoint>,
+    /// Where each partition was assigned, sorted.
+    pub ran_on: Vec<RanOn>,
+}
+
+/// Decodes partials batches.
+pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Result<DecodedPartials> {
+    let mut by_partition: std::collections::BTreeMap<i64, Partials> = Default::default();
+    let mut ran_on = Vec::new();
+    let mut far = Vec::new();
     for batch in batches {
-        let part = column::<UInt32Array>(batch, "partition")?;
+        let part = column::<Int64Array>(batch, "key")?;
         let cluster = column::<Int32Array>(batch, "cluster")?;
         let count = column::<UInt64Array>(batch, "count")?;
         let sum = column::<ListArray>(batch, "sum")?;
         let sum_sq = column::<Float64Array>(batch, "sum_sq_norm")?;
         let cost = column::<Float64Array>(batch, "cost")?;
         let sil = column::<Float64Array>(batch, "silhouette")?;
+        let executor = column::<StringArray>(batch, "executor")?;
         for row in 0..batch.num_rows() {
+            if cluster.value(row) == RAN_ON_ROW {
+                ran_on.push(RanOn {
+                    first_key: part.value(row),
+                    executor: executor.value(row).to_string(),
+                    rows: count.value(row),
+                });
+                continue;
+            }
             let values = sum.value(row);
             let vector: Vec<f64> = values.as_primitive::<Float64Type>().values().to_vec();
             if vector.len() != dim {
                 return internal_err!("k-means partials: a vector of {} values, expected {dim}", vector.len());
             }
-            let p = by_partition.entry(part.value(row)).or_insert_with(|| Partials::new(k, dim));
             match usize::try_from(cluster.value(row)) {
                 Ok(c) if c < k => {
+                    let p = by_partition
+                        .entry(part.value(row))
+                        .or_insert_with(|| Partials::new(k, dim));
                     p.clusters[c].merge(&ClusterPartial {
                         count: count.value(row),
                         sum: vector,
@@ -135,23 +200,32 @@ pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Res
                     });
                 }
                 Ok(c) => return internal_err!("k-means partials: cluster {c} out of range for k = {k}"),
-                Err(_) => p.far.push(FarPoint {
+                Err(_) => far.push(FarPoint {
                     distance: cost.value(row),
-                    origin: (part.value(row), count.value(row)),
+                    key: part.value(row),
                     point: vector,
                 }),
             }
         }
     }
-    Ok(by_partition.into_iter().collect())
+    ran_on.sort();
+    Ok(DecodedPartials {
+        parts: by_partition.into_iter().collect(),
+        far,
+        ran_on,
+    })
 }
 
-/// Merges per-partition partials in partition order.
-pub fn merge_in_order(parts: &[(u32, Partials)], k: usize, dim: usize) -> Partials {
+/// Merges per-partition partials in the order of their first row key.
+pub fn merge_in_order(decoded: &DecodedPartials, k: usize, dim: usize) -> Partials {
     let mut total = Partials::new(k, dim);
-    for (_, p) in parts {
+    for (_, p) in &decoded.parts {
         total.merge(p);
     }
+    total.merge(&Partials {
+        clusters: Vec::new(),
+        far: decoded.far.clone(),
+    });
     total
 }
 
@@ -178,6 +252,7 @@ fn properties(schema: SchemaRef, partitions: usize) -> Arc<PlanProperties> {
 #[derive(Debug, Clone)]
 pub struct KMeansAssignExec {
     input: Arc<dyn ExecutionPlan>,
+    key_column: String,
     column: String,
     centroids: Centroids,
     mode: AssignMode,
@@ -186,16 +261,29 @@ pub struct KMeansAssignExec {
 
 impl KMeansAssignExec {
     /// An assign step over `input`'s `column` (a `list<double>` of the
-    /// centroids' dimension).
-    pub fn new(input: Arc<dyn ExecutionPlan>, column: impl Into<String>, centroids: Centroids, mode: AssignMode) -> Self {
+    /// centroids' dimension); `key_column` is a unique `bigint` row key
+    /// (the movie id) that orders partitions and breaks ties.
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        key_column: impl Into<String>,
+        column: impl Into<String>,
+        centroids: Centroids,
+        mode: AssignMode,
+    ) -> Self {
         let partitions = input.properties().output_partitioning().partition_count();
         Self {
             input,
+            key_column: key_column.into(),
             column: column.into(),
             centroids,
             mode,
             properties: properties(partials_schema(), partitions),
         }
+    }
+
+    /// The row key column.
+    pub fn key_column(&self) -> &str {
+        &self.key_column
     }
 
     /// The features column.
@@ -262,6 +350,7 @@ impl ExecutionPlan for KMeansAssignExec {
         // partition count differs from the planned one.
         Ok(Arc::new(Self::new(
             children.swap_remove(0),
+            self.key_column.clone(),
             self.column.clone(),
             self.centroids.clone(),
             self.mode.clone(),
@@ -273,59 +362,93 @@ impl ExecutionPlan for KMeansAssignExec {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
-        let index = input.schema().index_of(&self.column)?;
+        let input = self.input.execute(partition, Arc::clone(&context))?;
+        let columns = (
+            input.schema().index_of(&self.key_column)?,
+            input.schema().index_of(&self.column)?,
+        );
         let centroids = self.centroids.clone();
         let mode = self.mode.clone();
-        let part = u32::try_from(partition).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let executor = context
+            .session_config()
+            .get_extension::<ExecutorName>()
+            .map_or_else(|| "standalone".to_string(), |n| n.0.clone());
         let out = futures::stream::once(async move {
             let mut partials = Partials::new(centroids.k(), centroids.dim());
-            let mut row = 0u64;
+            let mut seen = Seen {
+                rows: 0,
+                first_key: i64::MAX,
+            };
             let mut input = input;
             while let Some(batch) = input.try_next().await? {
-                assign_batch(&batch, index, &centroids, &mode, &mut partials, part, &mut row)?;
+                assign_batch(&batch, columns, &centroids, &mode, &mut partials, &mut seen)?;
             }
-            partials_to_batch(part, &partials)
+            let ran_on = RanOn {
+                first_key: seen.first_key,
+                executor,
+                rows: seen.rows,
+            };
+            partials_to_batch(seen.first_key, &partials, &[ran_on])
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(partials_schema(), out)))
     }
 }
 
+/// Rows an assign task has read and the smallest key among them.
+struct Seen {
+    rows: u64,
+    first_key: i64,
+}
+
 fn assign_batch(
     batch: &RecordBatch,
-    index: usize,
+    (key_index, index): (usize, usize),
     centroids: &Centroids,
     mode: &AssignMode,
     partials: &mut Partials,
-    partition: u32,
-    row: &mut u64,
+    seen: &mut Seen,
 ) -> Result<()> {
     let dim = centroids.dim();
+    let keys = batch.column(key_index).as_primitive_opt::<Int64Type>().ok_or_else(|| {
+        DataFusionError::Execution(format!(
+            "k-means: key column is {}, expected bigint",
+            batch.column(key_index).data_type()
+        ))
+    })?;
     let features = batch.column(index);
     let list = features.as_list_opt::<i32>().ok_or_else(|| {
-        DataFusionError::Execution(format!("k-means: features column is {}, expected list<double>", features.data_type()))
+        DataFusionError::Execution(format!(
+            "k-means: features column is {}, expected list<double>",
+            features.data_type()
+        ))
     })?;
     for i in 0..list.len() {
-        let at = (partition, *row);
-        *row += 1;
+        if keys.is_null(i) {
+            return exec_err!("k-means: a row has a null key");
+        }
+        let key = keys.value(i);
+        seen.rows += 1;
+        seen.first_key = seen.first_key.min(key);
         if list.is_null(i) {
-            return exec_err!("k-means: row {} of partition {partition} has null features", at.1);
+            return exec_err!("k-means: row {key} has null features");
         }
         let values = list.value(i);
         let values = values.as_primitive_opt::<Float64Type>().ok_or_else(|| {
-            DataFusionError::Execution(format!("k-means: features hold {}, expected double", values.data_type()))
+            DataFusionError::Execution(format!(
+                "k-means: features hold {}, expected double",
+                values.data_type()
+            ))
         })?;
         if values.len() != dim || values.null_count() > 0 {
             return exec_err!(
-                "k-means: row {} of partition {partition} has {} non-null features of {}, expected {dim}",
-                at.1,
+                "k-means: row {key} has {} non-null features of {}, expected {dim}",
                 values.len() - values.null_count(),
                 values.len()
             );
         }
         let point = values.values();
         let (cluster, d2) = centroids.nearest(point);
-        partials.add(cluster, point, d2, at);
+        partials.add(cluster, point, d2, key);
         if let AssignMode::Silhouette(stats) = mode {
             partials.clusters[cluster].silhouette += stats.silhouette(point, cluster);
         }
@@ -420,8 +543,9 @@ impl ExecutionPlan for KMeansMergeExec {
         let (k, dim) = (self.k, self.dim);
         let out = futures::stream::once(async move {
             let batches: Vec<RecordBatch> = futures::stream::iter(streams).flatten().try_collect().await?;
-            let parts = batches_to_partials(&batches, k, dim)?;
-            partials_to_batch(0, &merge_in_order(&parts, k, dim))
+            let decoded = batches_to_partials(&batches, k, dim)?;
+            let first = decoded.parts.first().map_or(i64::MAX, |p| p.0);
+            partials_to_batch(first, &merge_in_order(&decoded, k, dim), &decoded.ran_on)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(partials_schema(), out)))
     }
@@ -437,8 +561,14 @@ mod tests {
         let points = vec![vec![0.0, 1.0], vec![2.0, 3.0], vec![9.0, 9.0]];
         let c = Centroids::from_rows(&[vec![0.0, 0.0], vec![8.0, 8.0], vec![50.0, 50.0]]).expect("c");
         let p = assign_all(&points, &c);
-        let batch = partials_to_batch(0, &p).expect("batch");
+        let ran_on = vec![RanOn {
+            first_key: 0,
+            executor: "e1".into(),
+            rows: 3,
+        }];
+        let batch = partials_to_batch(0, &p, &ran_on).expect("batch");
         let back = batches_to_partials(&[batch], 3, 2).expect("decode");
-        assert_eq!(back, vec![(0, p)]);
+        assert_eq!(merge_in_order(&back, 3, 2), p);
+        assert_eq!(back.ran_on, ran_on);
     }
 }

@@ -29,10 +29,7 @@ impl Centroids {
             return Err("k-means needs at least one centroid of dimension > 0".into());
         }
         if let Some(bad) = rows.iter().position(|r| r.len() != dim) {
-            return Err(format!(
-                "centroid {bad} has {} values, expected {dim}",
-                rows[bad].len()
-            ));
+            return Err(format!("centroid {bad} has {} values, expected {dim}", rows[bad].len()));
         }
         Ok(Self {
             dim,
@@ -137,8 +134,8 @@ impl ClusterPartial {
 pub struct FarPoint {
     /// Squared distance to its centroid.
     pub distance: f64,
-    /// Partition and row it came from (the tie-breaker, for determinism).
-    pub origin: (u32, u64),
+    /// Its row key (the movie id): the tie-breaker, for determinism.
+    pub key: i64,
     /// Its coordinates.
     pub point: Vec<f64>,
 }
@@ -162,7 +159,7 @@ impl Partials {
     }
 
     /// Adds one point assigned to `cluster` at squared distance `d2`.
-    pub fn add(&mut self, cluster: usize, point: &[f64], d2: f64, origin: (u32, u64)) {
+    pub fn add(&mut self, cluster: usize, point: &[f64], d2: f64, key: i64) {
         let c = &mut self.clusters[cluster];
         c.count += 1;
         for (a, x) in c.sum.iter_mut().zip(point) {
@@ -172,7 +169,7 @@ impl Partials {
         c.cost += d2;
         self.offer_far(FarPoint {
             distance: d2,
-            origin,
+            key,
             point: point.to_vec(),
         });
     }
@@ -187,8 +184,8 @@ impl Partials {
         self.far.truncate(limit);
     }
 
-    /// Adds another partition's partials. Sums are exact up to rounding; the
-    /// driver merges in partition order so results repeat bit for bit.
+    /// Adds another partition's partials (exact up to rounding; the driver
+    /// merges partitions in the order of their first row key).
     pub fn merge(&mut self, other: &Partials) {
         for (a, b) in self.clusters.iter_mut().zip(&other.clusters) {
             a.merge(b);
@@ -227,13 +224,19 @@ impl Partials {
             }
         }
         let dim = previous.dim();
-        (Centroids { dim, values: rows.concat() }, reseeded)
+        (
+            Centroids {
+                dim,
+                values: rows.concat(),
+            },
+            reseeded,
+        )
     }
 }
 
-/// Farther first; equal distances by origin, so the order is total.
+/// Farther first; equal distances by key, so the order is total.
 fn far_before(a: &FarPoint, b: &FarPoint) -> bool {
-    a.distance > b.distance || (a.distance == b.distance && a.origin < b.origin)
+    a.distance > b.distance || (a.distance == b.distance && a.key < b.key)
 }
 
 /// Cluster statistics a silhouette pass carries in its plan: per cluster the
@@ -303,7 +306,7 @@ pub fn assign_all(points: &[Vec<f64>], centroids: &Centroids) -> Partials {
     let mut p = Partials::new(centroids.k(), centroids.dim());
     for (row, point) in points.iter().enumerate() {
         let (c, d2) = centroids.nearest(point);
-        p.add(c, point, d2, (0, row as u64));
+        p.add(c, point, d2, row as i64);
     }
     p
 }
@@ -421,7 +424,10 @@ mod tests {
                 0.0
             } else {
                 let a = mean_to(own, true);
-                let b = (0..3).filter(|&j| j != own).map(|j| mean_to(j, false)).fold(f64::INFINITY, f64::min);
+                let b = (0..3)
+                    .filter(|&j| j != own)
+                    .map(|j| mean_to(j, false))
+                    .fold(f64::INFINITY, f64::min);
                 (b - a) / a.max(b)
             };
             assert!((stats.silhouette(p, own) - expected).abs() < 1e-12, "point {i}");

@@ -283,7 +283,9 @@ pub fn principal_components(points: &[Vec<f64>]) -> Projection {
         let mut v: Vec<f64> = (0..dim).map(|i| 1.0 + i as f64 / dim as f64).collect();
         let mut lambda = 0.0;
         for _ in 0..500 {
-            let w: Vec<f64> = (0..dim).map(|i| cov[i].iter().zip(&v).map(|(a, b)| a * b).sum()).collect();
+            let w: Vec<f64> = (0..dim)
+                .map(|i| cov[i].iter().zip(&v).map(|(a, b)| a * b).sum())
+                .collect();
             let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
             if norm == 0.0 {
                 break;
@@ -296,7 +298,10 @@ pub fn principal_components(points: &[Vec<f64>]) -> Projection {
                 break;
             }
         }
-        let largest = v.iter().copied().fold(0.0, |a: f64, b| if b.abs() > a.abs() { b } else { a });
+        let largest = v
+            .iter()
+            .copied()
+            .fold(0.0, |a: f64, b| if b.abs() > a.abs() { b } else { a });
         if largest < 0.0 {
             v.iter_mut().for_each(|x| *x = -*x);
         }

@@ -51,7 +51,12 @@ pub async fn load_features(ctx: &SessionContext, root: &StorageRoot) -> Result<F
         .map_err(|e| exec_err(format!("cannot read {location}: {e}")))?;
     let stats: Vec<_> = FEATURE_NAMES
         .iter()
-        .flat_map(|n| [avg(col(*n)).alias(format!("mean_{n}")), stddev_pop(col(*n)).alias(format!("std_{n}"))])
+        .flat_map(|n| {
+            [
+                avg(col(*n)).alias(format!("mean_{n}")),
+                stddev_pop(col(*n)).alias(format!("std_{n}")),
+            ]
+        })
         .collect();
     let stat_batches = df.clone().aggregate(vec![], stats)?.collect().await?;
     let rows = df
@@ -79,13 +84,18 @@ pub async fn load_features(ctx: &SessionContext, root: &StorageRoot) -> Result<F
         let ids = ids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
         let titles = cast(batch.column(1), &DataType::Utf8)?;
         let titles = titles.as_string::<i32>();
-        let features = batch.column(2).as_list_opt::<i32>().ok_or_else(|| exec_err("features is not a list".into()))?;
+        let features = batch
+            .column(2)
+            .as_list_opt::<i32>()
+            .ok_or_else(|| exec_err("features is not a list".into()))?;
         for r in 0..batch.num_rows() {
             if features.is_null(r) {
                 return Err(exec_err(format!("movie {} has null features", ids.value(r))));
             }
             let v = features.value(r);
-            let v = v.as_primitive_opt::<Float64Type>().ok_or_else(|| exec_err("features are not doubles".into()))?;
+            let v = v
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| exec_err("features are not doubles".into()))?;
             if v.len() != FEATURE_NAMES.len() || v.null_count() > 0 {
                 return Err(exec_err(format!(
                     "movie {} has {} features, expected {} without nulls",
@@ -162,7 +172,7 @@ pub async fn compact_scan(files: &[String]) -> Result<Arc<dyn ExecutionPlan>> {
     let ctx = local_context(config)?;
     ctx.read_parquet(files.to_vec(), ParquetReadOptions::default())
         .await?
-        .select_columns(&["features"])?
+        .select_columns(&["movieId", "features"])?
         .create_physical_plan()
         .await
 }
@@ -209,7 +219,7 @@ pub async fn train(
         )));
     }
     let files = write_compact_copy(&reader, root, work_rel, &table, partitions).await?;
-    let passes = Passes::new(cluster, compact_scan(&files).await?, "features");
+    let passes = Passes::new(cluster, compact_scan(&files).await?, "movieId", "features");
     let seed_sample = sample(&table.points, params.sample_size, params.seed);
     let (fits, best) = passes.select(&seed_sample, params).await?;
     let chosen = &fits[best];

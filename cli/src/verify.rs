@@ -1,0 +1,261 @@
+//! Stage 11, `moodflow verify`: quality checks over every output, with a
+//! readable report. Any failed check makes the command exit non-zero.
+
+use std::collections::BTreeSet;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::common::Result;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use moodflow_udfs::kmeans::model::Model;
+use moodflow_udfs::{local_context, session_config, StorageRoot};
+
+use crate::pipeline::read_model;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Holds.
+    Pass,
+    /// Worth a look, not a failure (rejected rows, an empty playlist).
+    Warn,
+    /// Does not hold.
+    Fail,
+}
+
+/// One check and what it found.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// Outcome.
+    pub level: Level,
+    /// Numbers behind it.
+    pub detail: String,
+}
+
+/// Every check, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The checks.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    fn push(&mut self, name: impl Into<String>, ok: bool, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name: name.into(),
+            level: if ok { Level::Pass } else { Level::Fail },
+            detail: detail.into(),
+        });
+    }
+
+    fn warn(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name: name.into(),
+            level: Level::Warn,
+            detail: detail.into(),
+        });
+    }
+
+    /// True when no check failed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.level != Level::Fail)
+    }
+
+    /// The report as text, one line per check.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = match c.level {
+                Level::Pass => "ok  ",
+                Level::Warn => "warn",
+                Level::Fail => "FAIL",
+            };
+            out.push_str(&format!("{mark}  {:<52} {}\n", c.name, c.detail));
+        }
+        let failed = self.checks.iter().filter(|c| c.level == Level::Fail).count();
+        out.push_str(&if failed == 0 {
+            format!("verify: all {} checks passed\n", self.checks.len())
+        } else {
+            format!("verify: {failed} of {} checks FAILED\n", self.checks.len())
+        });
+        out
+    }
+}
+
+/// The curated tables `moodflow run` writes, each expected non-empty.
+pub const TABLES: &[&str] = &[
+    "movielens_movies",
+    "movielens_ratings",
+    "movielens_tags",
+    "movie_text",
+    "movielens_movies_with_sentiment",
+    "nf_features",
+    "clustered_movies",
+    "mood_playlists",
+];
+
+async fn register(ctx: &SessionContext, root: &StorageRoot, table: &str, rel: &str) -> bool {
+    let location = format!("{}/", root.join(rel));
+    ctx.register_parquet(table, location.as_str(), ParquetReadOptions::default())
+        .await
+        .is_ok()
+}
+
+async fn scalar(ctx: &SessionContext, sql: &str) -> Result<i64> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(0);
+    };
+    let v = cast(b.column(0), &DataType::Int64)?;
+    let v = v.as_primitive::<Int64Type>();
+    Ok(if v.is_null(0) { 0 } else { v.value(0) })
+}
+
+/// Runs every check against `root`.
+pub async fn verify(root: &StorageRoot) -> Result<Report> {
+    let ctx = local_context(session_config(&[])?)?;
+    let mut report = Report::default();
+    let mut present = BTreeSet::new();
+    for table in TABLES {
+        if !register(&ctx, root, table, &format!("curated/{table}")).await {
+            report.push(format!("{table} exists"), false, "missing: run `moodflow run`");
+            continue;
+        }
+        let rows = scalar(&ctx, &format!("SELECT count(*) FROM {table}")).await?;
+        report.push(format!("{table} has rows"), rows > 0, format!("{rows} rows"));
+        present.insert(*table);
+    }
+    for table in ["movielens_movies", "movielens_ratings", "movielens_tags"] {
+        let name = format!("rejects_{table}");
+        if register(&ctx, root, &name, &format!("curated/_rejects/{table}")).await {
+            let n = scalar(&ctx, &format!("SELECT count(*) FROM {name}")).await?;
+            if n > 0 {
+                report.warn(
+                    format!("rejects of {table}"),
+                    format!("{n} rows in curated/_rejects/{table}"),
+                );
+            } else {
+                report.push(format!("rejects of {table}"), true, "none");
+            }
+        }
+    }
+    if present.contains("nf_features") {
+        let nulls = scalar(
+            &ctx,
+            "SELECT count(*) FROM nf_features WHERE features IS NULL OR \"movieId\" IS NULL",
+        )
+        .await?;
+        report.push(
+            "nf_features: no null ids or features",
+            nulls == 0,
+            format!("{nulls} null"),
+        );
+    }
+    if present.contains("movielens_movies_with_sentiment") {
+        let nulls = scalar(
+            &ctx,
+            "SELECT count(*) FROM movielens_movies_with_sentiment WHERE compound IS NULL",
+        )
+        .await?;
+        report.push(
+            "sentiment: every movie scored",
+            nulls == 0,
+            format!("{nulls} without a score"),
+        );
+    }
+    let model = read_model(&ctx, root).await;
+    match &model {
+        Ok(Some(m)) => check_model(&mut report, m),
+        Ok(None) => report.push("model.json exists", false, "missing: run `moodflow run`"),
+        Err(e) => report.push("model.json readable", false, e.to_string()),
+    }
+    if present.contains("nf_features") && present.contains("clustered_movies") {
+        let featured = scalar(&ctx, "SELECT count(*) FROM nf_features").await?;
+        let once = scalar(
+            &ctx,
+            "SELECT count(*) FROM (SELECT \"movieId\" FROM clustered_movies GROUP BY \"movieId\" HAVING count(*) = 1) \
+             WHERE \"movieId\" IN (SELECT \"movieId\" FROM nf_features)",
+        )
+        .await?;
+        let clustered = scalar(&ctx, "SELECT count(*) FROM clustered_movies").await?;
+        report.push(
+            "every featured movie clustered exactly once",
+            once == featured && clustered == featured,
+            format!("{featured} featured, {once} clustered once, {clustered} rows"),
+        );
+        let nulls = scalar(
+            &ctx,
+            "SELECT count(*) FROM clustered_movies WHERE \"cluster\" IS NULL OR mood IS NULL OR distance IS NULL",
+        )
+        .await?;
+        report.push(
+            "clustered_movies: no nulls",
+            nulls == 0,
+            format!("{nulls} rows with nulls"),
+        );
+        if let Ok(Some(m)) = &model {
+            let out_of_range = scalar(
+                &ctx,
+                &format!(
+                    "SELECT count(*) FROM clustered_movies WHERE \"cluster\" < 0 OR \"cluster\" >= {}",
+                    m.k
+                ),
+            )
+            .await?;
+            report.push(
+                "clusters within 0..k",
+                out_of_range == 0,
+                format!("{out_of_range} outside"),
+            );
+        }
+    }
+    if present.contains("mood_playlists") {
+        if let Ok(Some(m)) = &model {
+            let moods = scalar(&ctx, "SELECT count(DISTINCT mood) FROM mood_playlists").await?;
+            if moods as usize == m.k {
+                report.push("every mood has a playlist", true, format!("{moods} of {}", m.k));
+            } else {
+                report.warn(
+                    "every mood has a playlist",
+                    format!("{moods} of {} moods have movies with enough ratings", m.k),
+                );
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn check_model(report: &mut Report, m: &Model) {
+    let [lo, hi] = m.k_range;
+    report.push(
+        "k within the k range",
+        lo <= m.k && m.k <= hi,
+        format!("k = {} of {lo}..{hi}", m.k),
+    );
+    let tried: BTreeSet<usize> = m
+        .per_k
+        .iter()
+        .filter(|p| p.silhouette.is_finite())
+        .map(|p| p.k)
+        .collect();
+    let wanted: BTreeSet<usize> = (lo..=hi).collect();
+    report.push(
+        "silhouette for every k of the range",
+        tried == wanted,
+        format!("{} of {} values", tried.len(), wanted.len()),
+    );
+    report.push(
+        "one centroid and one mood per cluster",
+        m.centroids.len() == m.k && m.moods.len() == m.k,
+        format!("{} centroids, {} moods", m.centroids.len(), m.moods.len()),
+    );
+    let labels: BTreeSet<&str> = m.moods.iter().map(|x| x.label.as_str()).collect();
+    report.push(
+        "mood labels unique",
+        labels.len() == m.moods.len(),
+        labels.iter().copied().collect::<Vec<_>>().join(" | "),
+    );
+}

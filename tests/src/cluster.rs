@@ -1,0 +1,154 @@
+//! A Ballista cluster inside the test process: moodflow's scheduler and
+//! executors (the same code the binaries run), on loopback ports chosen at
+//! run time, each executor with its own work directory and name.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use moodflow_executor::ExecutorOptions;
+use moodflow_scheduler::SchedulerOptions;
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until something accepts connections on `port`.
+pub async fn wait_for_port(port: u16) {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// A scheduler and executors running as tasks of the current runtime.
+pub struct InProcessCluster {
+    /// `df://127.0.0.1:PORT`.
+    pub url: String,
+    work: tempfile::TempDir,
+    executors: usize,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl InProcessCluster {
+    /// Starts a scheduler and `executors` executors of `vcores` task slots.
+    pub async fn start(executors: usize, vcores: usize) -> Self {
+        let port = free_port();
+        let mut tasks = vec![tokio::spawn(async move {
+            let opts = SchedulerOptions {
+                bind_host: "127.0.0.1".into(),
+                bind_port: port,
+                external_host: "127.0.0.1".into(),
+            };
+            if let Err(e) = moodflow_scheduler::run(opts).await {
+                eprintln!("in-process scheduler stopped: {e:#}");
+            }
+        })];
+        wait_for_port(port).await;
+        let work = tempfile::tempdir().expect("work dir");
+        for i in 0..executors {
+            let dir = work.path().join(format!("executor-{i}"));
+            std::fs::create_dir_all(&dir).expect("executor dir");
+            let opts = ExecutorOptions {
+                bind_host: "127.0.0.1".into(),
+                external_host: Some("127.0.0.1".into()),
+                port: free_port(),
+                grpc_port: free_port(),
+                scheduler_host: "127.0.0.1".into(),
+                scheduler_port: port,
+                vcores,
+                work_dir: Some(dir.to_string_lossy().into_owned()),
+                memory_pool_size: None,
+            };
+            let flight = opts.port;
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = moodflow_executor::run(opts).await {
+                    eprintln!("in-process executor stopped: {e:#}");
+                }
+            }));
+            wait_for_port(flight).await;
+        }
+        let cluster = Self {
+            url: format!("df://127.0.0.1:{port}"),
+            work,
+            executors,
+            tasks,
+        };
+        cluster.wait_for_executors().await;
+        cluster
+    }
+
+    /// Waits until every executor has registered with the scheduler.
+    async fn wait_for_executors(&self) {
+        let port = self.url.rsplit(':').next().unwrap_or_default();
+        let url = format!("http://127.0.0.1:{port}/api/executors");
+        for _ in 0..400 {
+            if let Ok(body) = http_get(&url).await {
+                if let Ok(serde_json::Value::Array(list)) = serde_json::from_str::<serde_json::Value>(&body) {
+                    if list.len() >= self.executors {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("executors did not register with {url}");
+    }
+
+    /// Work directory of executor `i`.
+    pub fn work_dir(&self, i: usize) -> PathBuf {
+        self.work.path().join(format!("executor-{i}"))
+    }
+}
+
+impl Drop for InProcessCluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET on loopback (the tests need no HTTP client crate).
+pub async fn http_get(url: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("http:// only"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = tokio::net::TcpStream::connect(authority).await?;
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(std::io::Error::other(format!(
+            "{url}: {}",
+            head.lines().next().unwrap_or("")
+        )));
+    }
+    // Chunked bodies: good enough to strip the chunk-size lines for JSON.
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || tail.len() < n {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = tail[n..].trim_start_matches("\r\n");
+        }
+        return Ok(out);
+    }
+    Ok(body.to_string())
+}

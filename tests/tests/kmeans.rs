@@ -1,0 +1,234 @@
+//! Distributed k-means against a single-node reference, across cluster
+//! shapes, and on the real `ml-latest-small` features.
+
+use std::path::Path;
+
+use moodflow_tests::cluster::InProcessCluster;
+use moodflow_tests::{block_on, shared_data};
+use moodflow_udfs::kmeans::driver::{Params, Passes};
+use moodflow_udfs::kmeans::math::{assign_all, kmeans_plus_plus, lloyd, lloyd_step, Centroids};
+use moodflow_udfs::kmeans::train::{compact_scan, load_features, write_compact_copy, FeatureTable};
+use moodflow_udfs::rng::Rng;
+use moodflow_udfs::{local_context, remote, session_config, standalone, Cluster, StorageRoot};
+
+/// `n` points around `centres`, with Gaussian noise of `spread`.
+fn blobs(n: usize, centres: &[Vec<f64>], spread: f64, seed: u64) -> FeatureTable {
+    let mut rng = Rng::new(seed);
+    let mut table = FeatureTable::default();
+    for i in 0..n {
+        let c = &centres[i % centres.len()];
+        table.ids.push(i as i64 + 1);
+        table.titles.push(format!("movie {i}"));
+        table.points.push(c.iter().map(|x| x + spread * rng.normal()).collect());
+    }
+    table
+}
+
+fn centres() -> Vec<Vec<f64>> {
+    vec![
+        vec![0.0, 0.0, 0.0, 1.0, 0.0],
+        vec![4.0, 4.0, 0.0, 0.0, 1.0],
+        vec![-3.0, 5.0, 2.0, 0.0, 0.0],
+        vec![2.0, -4.0, -2.0, 1.0, 1.0],
+    ]
+}
+
+async fn passes_over<'a>(cluster: &'a Cluster, dir: &Path, table: &FeatureTable, partitions: usize) -> Passes<'a> {
+    let root = StorageRoot::parse(&dir.to_string_lossy()).expect("root");
+    let ctx = local_context(session_config(&[]).expect("config")).expect("ctx");
+    let files = write_compact_copy(&ctx, &root, "input", table, partitions)
+        .await
+        .expect("compact copy");
+    Passes::new(
+        cluster,
+        compact_scan(&files).await.expect("scan"),
+        "movieId",
+        "features",
+    )
+}
+
+#[test]
+fn every_distributed_iteration_is_a_lloyd_step() {
+    block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let table = blobs(1_500, &centres(), 1.5, 11);
+        let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
+        let passes = passes_over(&cluster, dir.path(), &table, 3).await;
+        // Deliberately poor fixed start: three centroids near one blob.
+        let start = Centroids::from_rows(&[
+            vec![0.0, 0.0, 0.0, 0.0, 0.0],
+            vec![0.5, 0.0, 0.0, 0.0, 0.0],
+            vec![0.0, 0.5, 0.0, 0.0, 0.0],
+            vec![9.0, 9.0, 9.0, 9.0, 9.0],
+        ])
+        .expect("start");
+        let history = passes.iterate(start.clone(), 0.0, 6).await.expect("iterate");
+        assert_eq!(history.len(), 6);
+        let mut reference = start;
+        for (i, step) in history.iter().enumerate() {
+            let (next, cost) = lloyd_step(&table.points, &reference);
+            assert!((step.cost - cost).abs() <= 1e-9 * cost.max(1.0), "iteration {i}: cost");
+            for (a, b) in step.centroids.values().iter().zip(next.values()) {
+                assert!((a - b).abs() <= 1e-9, "iteration {i}: {a} vs {b}");
+            }
+            reference = next;
+        }
+        assert_eq!(passes.jobs(), 6, "one Ballista job per iteration");
+    });
+}
+
+#[test]
+fn same_seed_same_model_standalone_and_on_1_2_4_executors() {
+    block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let table = blobs(1_200, &centres(), 0.6, 5);
+        let params = Params {
+            k_min: 2,
+            k_max: 5,
+            seed: 9,
+            ..Params::default()
+        };
+        let fit = |cluster: Cluster, sub: &'static str| {
+            let table = table.clone();
+            let params = params.clone();
+            let dir = dir.path().join(sub);
+            async move {
+                let passes = passes_over(&cluster, &dir, &table, 4).await;
+                let (fits, best) = passes.select(&table.points, &params).await.expect("select");
+                let summary: Vec<_> = fits
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.k,
+                            f.centroids.values().to_vec(),
+                            f.cost,
+                            f.silhouette,
+                            f.sizes.clone(),
+                        )
+                    })
+                    .collect();
+                (summary, best)
+            }
+        };
+        // Ballista may hand one task several files of the scan, so sums are
+        // reassociated: equal up to rounding, with identical assignments.
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1.0);
+        let reference = fit(
+            standalone(session_config(&[]).expect("config")).await.expect("cluster"),
+            "s",
+        )
+        .await;
+        assert_eq!(reference.0[reference.1].0, 4, "four blobs make k = 4");
+        for (executors, sub) in [(1, "c1"), (2, "c2"), (4, "c4")] {
+            let running = InProcessCluster::start(executors, 1).await;
+            let cluster = remote(&running.url, session_config(&[]).expect("config"))
+                .await
+                .expect("remote");
+            let got = fit(cluster, sub).await;
+            for (g, r) in got.0.iter().zip(&reference.0) {
+                assert_eq!(g.0, r.0);
+                assert_eq!(g.4, r.4, "k = {}: cluster sizes on {executors} executors", g.0);
+                assert!(
+                    g.1.iter().zip(&r.1).all(|(a, b)| close(*a, *b)),
+                    "k = {}: centroids on {executors} executors",
+                    g.0
+                );
+                assert!(
+                    close(g.2, r.2) && close(g.3, r.3),
+                    "k = {}: cost, silhouette on {executors} executors",
+                    g.0
+                );
+            }
+            assert_eq!(got.1, reference.1);
+        }
+    });
+}
+
+#[test]
+fn assign_tasks_run_on_both_executors() {
+    block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let table = blobs(4_000, &centres(), 1.0, 3);
+        let running = InProcessCluster::start(2, 1).await;
+        let cluster = remote(&running.url, session_config(&[]).expect("config"))
+            .await
+            .expect("remote");
+        let passes = passes_over(&cluster, dir.path(), &table, 8).await;
+        let start = Centroids::from_rows(&centres()).expect("start");
+        passes.iterate(start, 0.0, 3).await.expect("iterate");
+        // Every assign task reports the executor it ran on.
+        let ran_on = passes.ran_on();
+        assert_eq!(ran_on.len(), 3 * 8, "one report per partition per pass: {ran_on:?}");
+        assert!(ran_on.iter().all(|r| r.rows == 500), "{ran_on:?}");
+        let firsts: std::collections::BTreeSet<i64> = ran_on.iter().map(|r| r.first_key).collect();
+        assert_eq!(
+            firsts,
+            (0..8).map(|p| p * 500 + 1).collect(),
+            "each partition reported once per pass"
+        );
+        let executors: std::collections::BTreeSet<&str> = ran_on.iter().map(|r| r.executor.as_str()).collect();
+        assert_eq!(executors.len(), 2, "assign tasks ran on {executors:?}");
+        assert!(!executors.contains("standalone"));
+    });
+}
+
+#[test]
+fn chosen_k_cost_is_near_the_best_of_ten_single_node_restarts_on_real_movielens() {
+    let Some(data) = shared_data() else {
+        eprintln!("skipped: ../shared/data is absent");
+        return;
+    };
+    block_on(async move {
+        use moodflow::pipeline::{run_stages, PipelineOptions, STAGES};
+        let dir = tempfile::tempdir().expect("tmp");
+        let raw = dir.path().join("raw/movielens");
+        std::fs::create_dir_all(&raw).expect("raw dir");
+        for f in ["movies.csv", "ratings.csv", "tags.csv", "links.csv"] {
+            std::fs::copy(data.join("ml-latest-small").join(f), raw.join(f)).expect("copy");
+        }
+        let catalog = data.join("netflix-titles/netflix_titles.csv");
+        if catalog.exists() {
+            std::fs::create_dir_all(dir.path().join("raw/catalog")).expect("catalog dir");
+            std::fs::copy(&catalog, dir.path().join("raw/catalog/netflix_titles.csv")).expect("copy");
+        }
+        let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
+        let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
+        run_stages(
+            &cluster,
+            &root,
+            &STAGES[..5],
+            &Default::default(),
+            &PipelineOptions::default(),
+            &moodflow::progress::Progress::new(true),
+        )
+        .await
+        .expect("stages 01-05");
+        let model = moodflow::pipeline::read_model(&cluster.ctx, &root)
+            .await
+            .expect("read")
+            .expect("model");
+        let reader = local_context(session_config(&[]).expect("config")).expect("ctx");
+        let table = load_features(&reader, &root).await.expect("features");
+        let chosen = model.per_k.iter().find(|p| p.k == model.k).expect("chosen k");
+        let best_reference = (0..10)
+            .map(|restart| {
+                let seeded = kmeans_plus_plus(&table.points, model.k, &mut Rng::new(1000 + restart)).expect("seed");
+                lloyd(&table.points, seeded, 1e-6, 300).1
+            })
+            .fold(f64::INFINITY, f64::min);
+        eprintln!(
+            "k = {}: cost {:.1}, best of 10 single-node restarts {:.1}",
+            model.k, chosen.cost, best_reference
+        );
+        assert!(
+            chosen.cost <= best_reference * 1.02,
+            "cost {} is more than 2% above {}",
+            chosen.cost,
+            best_reference
+        );
+        // The model's cost is the cost of its own centroids on the data.
+        let own = assign_all(&table.points, &Centroids::from_rows(&model.centroids).expect("c")).cost();
+        assert!((own - chosen.cost).abs() <= 1e-6 * own);
+        assert_eq!(model.points, 9_742);
+    });
+}
