@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use moodflow::generate::{generate, GenerateOptions};
 use moodflow::job::Job;
-use moodflow::pipeline::{run_job_atomically, run_stages, PipelineOptions, STAGES};
+use moodflow::pipeline::{read_model, run_job_atomically, run_stages, PipelineOptions, STAGES};
 use moodflow::progress::Progress;
+use moodflow_udfs::kmeans::math::Centroids;
+use moodflow_udfs::kmeans::train::load_features;
 use moodflow_udfs::text::{normalize_text, split_title_year, title_key};
 use moodflow_udfs::vader::analyzer;
 use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
@@ -202,6 +204,76 @@ async fn generated_pipeline() {
         }
     }
     assert!(compared > 10);
+
+    // Stage 05: every movie is in the cluster of its nearest centroid, with
+    // that cluster's mood, its distance and its projection.
+    let model = read_model(&reader, &root).await.expect("read").expect("model.json");
+    assert!((3..=8).contains(&model.k));
+    assert_eq!(model.per_k.len(), 6);
+    let table = load_features(&reader, &root).await.expect("features");
+    let centroids = Centroids::from_rows(&model.centroids).expect("centroids");
+    let by_id: HashMap<i64, &Vec<f64>> = table.ids.iter().copied().zip(&table.points).collect();
+    let clustered = read(&reader, root_path, "clustered_movies").await;
+    assert_eq!(rows(&clustered), table.ids.len());
+    let mut cluster_of: HashMap<i64, i32> = HashMap::new();
+    for b in &clustered {
+        let id = b.column_by_name("movieId").expect("c").as_primitive::<Int64Type>();
+        let cluster = b.column_by_name("cluster").expect("c").as_primitive::<Int32Type>();
+        let mood = b.column_by_name("mood").expect("c").as_string::<i32>();
+        let distance = b.column_by_name("distance").expect("c").as_primitive::<Float64Type>();
+        let x = b.column_by_name("x").expect("c").as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let point = by_id[&id.value(i)];
+            let (want, d2) = centroids.nearest(point);
+            assert_eq!(cluster.value(i) as usize, want, "movie {}", id.value(i));
+            assert_eq!(mood.value(i), model.moods[want].label);
+            assert!((distance.value(i) - d2.sqrt()).abs() < 1e-9);
+            assert!((x.value(i) - model.projection.project(point)[0]).abs() < 1e-9);
+            cluster_of.insert(id.value(i), cluster.value(i));
+        }
+    }
+
+    // Stage 06: the playlists, recomputed from the raw ratings file with
+    // the default size 20, minimum 10 ratings and damping 10.
+    let (total, n): (f64, usize) = ratings
+        .values()
+        .fold((0.0, 0), |(t, n), r| (t + r.iter().sum::<f64>(), n + r.len()));
+    let prior = total / n as f64;
+    let mut expected: BTreeMap<i32, Vec<(f64, usize, i64)>> = BTreeMap::new();
+    for (id, r) in &ratings {
+        if r.len() >= 10 {
+            let score = (10.0 * prior + r.iter().sum::<f64>()) / (10.0 + r.len() as f64);
+            expected.entry(cluster_of[id]).or_default().push((score, r.len(), *id));
+        }
+    }
+    let playlists = read(&reader, root_path, "mood_playlists").await;
+    let mut got: BTreeMap<i32, Vec<(i32, i64, f64)>> = BTreeMap::new();
+    for b in &playlists {
+        let cluster = b.column_by_name("cluster").expect("c").as_primitive::<Int32Type>();
+        let rank = b.column_by_name("rank").expect("c").as_primitive::<Int32Type>();
+        let id = b.column_by_name("movieId").expect("c").as_primitive::<Int64Type>();
+        let score = b.column_by_name("score").expect("c").as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            got.entry(cluster.value(i))
+                .or_default()
+                .push((rank.value(i), id.value(i), score.value(i)));
+        }
+    }
+    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    for (cluster, mut want) in expected {
+        want.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        want.truncate(20);
+        let mut list = got.remove(&cluster).expect("playlist");
+        list.sort_by_key(|r| r.0);
+        assert_eq!(
+            list.iter().map(|r| r.0).collect::<Vec<_>>(),
+            (1..=want.len() as i32).collect::<Vec<_>>()
+        );
+        for ((_, id, score), (want_score, _, want_id)) in list.iter().zip(&want) {
+            assert_eq!(id, want_id, "cluster {cluster}");
+            assert!((score - want_score).abs() < 1e-6);
+        }
+    }
 }
 
 #[test]

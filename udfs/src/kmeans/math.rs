@@ -449,3 +449,73 @@ mod tests {
         assert!(kmeans_plus_plus(&points[..3], 5, &mut Rng::new(3)).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::{assign_all, squared_distance, Centroids, Partials};
+    use proptest::prelude::*;
+
+    fn points(dim: usize) -> impl Strategy<Value = Vec<Vec<f64>>> {
+        prop::collection::vec(prop::collection::vec(-50.0..50.0f64, dim), 1..60)
+    }
+
+    proptest! {
+        #[test]
+        fn each_point_goes_to_its_nearest_centroid(
+            pts in points(3),
+            cents in prop::collection::vec(prop::collection::vec(-50.0..50.0f64, 3), 1..6),
+        ) {
+            let c = Centroids::from_rows(&cents).expect("centroids");
+            for p in &pts {
+                let (i, d) = c.nearest(p);
+                for j in 0..c.k() {
+                    prop_assert!(d <= squared_distance(p, c.row(j)));
+                }
+                prop_assert_eq!(d, squared_distance(p, c.row(i)));
+            }
+            let partials = assign_all(&pts, &c);
+            prop_assert_eq!(partials.count(), pts.len() as u64);
+        }
+
+        #[test]
+        fn merging_partials_in_any_order_gives_the_same_centroids(
+            pts in points(2),
+            cents in prop::collection::vec(prop::collection::vec(-50.0..50.0f64, 2), 1..5),
+            cuts in prop::collection::vec(0usize..60, 0..5),
+            seed in any::<u64>(),
+        ) {
+            let c = Centroids::from_rows(&cents).expect("centroids");
+            let whole = assign_all(&pts, &c);
+            // Split into chunks at the cut points, then merge them shuffled.
+            let mut bounds: Vec<usize> = cuts.into_iter().map(|x| x % (pts.len() + 1)).collect();
+            bounds.extend([0, pts.len()]);
+            bounds.sort_unstable();
+            let mut chunks: Vec<Partials> = bounds
+                .windows(2)
+                .map(|w| {
+                    let mut p = Partials::new(c.k(), c.dim());
+                    for (i, pt) in pts[w[0]..w[1]].iter().enumerate() {
+                        let (cl, d2) = c.nearest(pt);
+                        p.add(cl, pt, d2, (w[0] + i) as i64);
+                    }
+                    p
+                })
+                .collect();
+            let mut rng = crate::rng::Rng::new(seed);
+            for i in (1..chunks.len()).rev() {
+                chunks.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            let mut merged = Partials::new(c.k(), c.dim());
+            for ch in &chunks {
+                merged.merge(ch);
+            }
+            prop_assert_eq!(&merged.far, &whole.far);
+            let (a, _) = merged.update(&c);
+            let (b, _) = whole.update(&c);
+            for (x, y) in a.values().iter().zip(b.values()) {
+                prop_assert!((x - y).abs() <= 1e-9, "{} vs {}", x, y);
+            }
+            prop_assert!((merged.cost() - whole.cost()).abs() <= 1e-9 * whole.cost().max(1.0));
+        }
+    }
+}
