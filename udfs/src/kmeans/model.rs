@@ -265,16 +265,11 @@ pub fn principal_components(points: &[Vec<f64>]) -> Projection {
     }
     let mut cov = vec![vec![0.0; dim]; dim];
     for p in points {
-        for i in 0..dim {
-            let di = p[i] - mean[i];
-            for j in i..dim {
-                cov[i][j] += di * (p[j] - mean[j]) / n;
+        let centred: Vec<f64> = p.iter().zip(&mean).map(|(x, m)| x - m).collect();
+        for (row, di) in cov.iter_mut().zip(&centred) {
+            for (c, dj) in row.iter_mut().zip(&centred) {
+                *c += di * dj / n;
             }
-        }
-    }
-    for i in 0..dim {
-        for j in 0..i {
-            cov[i][j] = cov[j][i];
         }
     }
     let mut components = Vec::new();
@@ -306,9 +301,9 @@ pub fn principal_components(points: &[Vec<f64>]) -> Projection {
             v.iter_mut().for_each(|x| *x = -*x);
         }
         // Deflate so the next power iteration finds the next component.
-        for i in 0..dim {
-            for j in 0..dim {
-                cov[i][j] -= lambda * v[i] * v[j];
+        for (row, vi) in cov.iter_mut().zip(&v) {
+            for (c, vj) in row.iter_mut().zip(&v) {
+                *c -= lambda * vi * vj;
             }
         }
         components.push(v);
