@@ -182,13 +182,8 @@ pub async fn remove_staging(ctx: &SessionContext, root: &StorageRoot, staging: &
             }
         }
         None => {
-            if let Ok((store, base)) = store_for(ctx, root) {
-                let prefix = ObjectPath::from(format!("{base}/{staging}"));
-                if let Ok(objects) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await {
-                    for meta in objects {
-                        let _ = store.delete(&meta.location).await;
-                    }
-                }
+            if let Err(e) = root.remove_all(&ctx.runtime_env(), staging).await {
+                tracing::warn!("could not remove staging folder {}: {e}", root.join(staging));
             }
         }
     }
