@@ -6,6 +6,7 @@
 -- segment is normalised: lower case, apostrophes dropped, other punctuation
 -- and special characters removed, whitespace collapsed. `text` joins the
 -- segments; stage 03 scores each segment on its own (see README).
+-- `description` keeps the matched synopsis as written, for the dashboard.
 
 CREATE EXTERNAL TABLE movies STORED AS PARQUET LOCATION '${root}/curated/movielens_movies/';
 CREATE EXTERNAL TABLE tags STORED AS PARQUET LOCATION '${root}/curated/movielens_tags/';
@@ -48,7 +49,8 @@ COPY (
          coalesce(array_to_string(s.segments, ' '), '') AS text,
          s.segments,
          coalesce(s.n_tags, 0) AS n_tags,
-         d.description IS NOT NULL AS has_description
+         d.description IS NOT NULL AS has_description,
+         d.description
   FROM movies m
   LEFT JOIN segments s ON m."movieId" = s."movieId"
   LEFT JOIN described d ON m."movieId" = d."movieId"

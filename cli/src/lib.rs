@@ -3,6 +3,7 @@
 //! parses arguments and calls into here, so tests drive the same code.
 
 pub mod bench;
+pub mod census;
 pub mod commit;
 pub mod generate;
 pub mod job;

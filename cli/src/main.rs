@@ -102,6 +102,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Serve the Mood Explorer dashboard over a root's outputs.
+    Dashboard {
+        /// Storage root of the pipeline's outputs.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8502")]
+        bind: String,
+        /// Seconds between checks for a newer pipeline run.
+        #[arg(long, default_value_t = 5)]
+        refresh_secs: u64,
+        /// Stage 06's damping (`--conf playlist_damping`), for the playlist score.
+        #[arg(long, default_value_t = 10.0)]
+        damping: f64,
+    },
+    /// Exit 0 when URL answers 200, 1 otherwise (container health checks,
+    /// which have no curl: `moodflow health http://127.0.0.1:8502/health`).
+    Health {
+        /// An http:// URL.
+        url: String,
+    },
     /// Print throughput and memory figures (build with --release first).
     Bench {
         #[command(subcommand)]
@@ -128,6 +149,19 @@ enum BenchCommand {
         /// Ballista scheduler to submit to; standalone when absent.
         #[arg(long)]
         scheduler: Option<String>,
+    },
+    /// The dashboard's playlist API under concurrent clients on loopback:
+    /// requests/s and latency percentiles.
+    Dashboard {
+        /// Storage root with a pipeline run's outputs.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// Concurrent keep-alive clients.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds of load per endpoint.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
 }
 
@@ -195,6 +229,22 @@ async fn dispatch(command: Command) -> Result<()> {
             session,
             format,
         } => submit(&file, &root, session.scheduler.as_deref(), &session.conf, format).await,
+        Command::Dashboard {
+            root,
+            bind,
+            refresh_secs,
+            damping,
+        } => dashboard(&root, &bind, refresh_secs, damping).await,
+        Command::Health { url } => {
+            let r = moodflow_udfs::http::get(&url, std::time::Duration::from_secs(3))
+                .await
+                .with_context(|| format!("{url} does not answer"))?;
+            if r.status != 200 {
+                bail!("{url} answered {}", r.status);
+            }
+            println!("{url}: ok");
+            Ok(())
+        }
         Command::Bench { what } => match what {
             BenchCommand::Vader { texts } => moodflow::bench::bench_vader(texts).await,
             BenchCommand::Stages {
@@ -207,8 +257,32 @@ async fn dispatch(command: Command) -> Result<()> {
                 }
                 Ok(())
             }
+            BenchCommand::Dashboard { root, clients, seconds } => {
+                moodflow::bench::bench_dashboard(&StorageRoot::parse(&root)?, clients, seconds).await
+            }
         },
     }
+}
+
+async fn dashboard(root: &str, bind: &str, refresh_secs: u64, damping: f64) -> Result<()> {
+    use moodflow_dashboard::{AppState, Settings};
+    let settings = Settings {
+        root: StorageRoot::parse(root)?,
+        damping,
+        refresh: std::time::Duration::from_secs(refresh_secs.max(1)),
+    };
+    let state = AppState::load(settings)
+        .await
+        .with_context(|| format!("cannot read the pipeline outputs under {root}"))?;
+    let (listener, addr) = moodflow_dashboard::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    if let Err(problem) = state.snapshot() {
+        eprintln!("moodflow dashboard: {problem}");
+    }
+    println!("Mood Explorer on http://{addr}/ (outputs of {root}; Ctrl-C stops it)");
+    moodflow_dashboard::serve(state, listener).await?;
+    Ok(())
 }
 
 async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) -> Result<()> {
@@ -233,6 +307,8 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
     let cluster = connect(scheduler, session_config(&settings)?)
         .await
         .context("cannot start a Ballista session")?;
+    root.check_reachable(&cluster.ctx.runtime_env(), std::time::Duration::from_secs(30))
+        .await?;
     let report = run_stages(&cluster, &root, STAGES, &vars, &PipelineOptions::default(), &progress).await?;
     if !quiet {
         println!("{}", report.render());

@@ -156,6 +156,16 @@ pub enum PipelineError {
         /// What failed.
         source: CommitError,
     },
+    /// The stage failed after executors left the cluster.
+    #[error("stage {stage} failed after executor(s) {} left the cluster (killed, crashed or unreachable)", lost.join(", "))]
+    ExecutorLost {
+        /// Stage id.
+        stage: String,
+        /// The lost executors, `id (host:port)`.
+        lost: Vec<String>,
+        /// The stage's own error.
+        source: Box<PipelineError>,
+    },
 }
 
 /// What one stage did.
@@ -217,18 +227,8 @@ impl RunReport {
     }
 }
 
-/// `1234567` -> `1,234,567`.
-pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// `1234567` -> `1,234,567` (the dashboard's formatting, shared).
+pub use moodflow_dashboard::html::group;
 
 /// Runs `stages` in order against `root`; stops at the first failure.
 pub async fn run_stages(
@@ -244,69 +244,100 @@ pub async fn run_stages(
     let mut report = RunReport::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for stage in stages {
-        let started = Instant::now();
-        let ticker = progress.start(&stage.id());
-        let (written, inputs) = match stage.job() {
-            Some(job) => {
-                let result = run_job_atomically(&cluster.ctx, root, &job, &vars).await;
-                ticker.stop();
-                let written = result.map(|o| o.written).map_err(|e| match e {
-                    AtomicError::Job(source) => PipelineError::Job {
-                        stage: stage.id(),
-                        source,
-                    },
-                    AtomicError::Commit(source) => PipelineError::Commit {
-                        stage: stage.id(),
-                        source,
-                    },
-                })?;
-                (written, job.curated_inputs())
-            }
-            None => {
-                let result = run_training(cluster, root, options).await;
-                ticker.stop();
-                let (written, model) = result.map_err(|source| PipelineError::Train {
+        let executors = crate::census::executors(&cluster.scheduler_url).await;
+        let result = run_stage(cluster, root, stage, &vars, options, progress, &mut counts).await;
+        let stage_report = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let lost = match &executors {
+                    Some(before) => crate::census::lost(&cluster.scheduler_url, before).await,
+                    None => Vec::new(),
+                };
+                if lost.is_empty() {
+                    return Err(e);
+                }
+                return Err(PipelineError::ExecutorLost {
                     stage: stage.id(),
-                    source,
-                })?;
-                progress.note(&format!(
-                    "{}: k = {} of {}..{} (silhouette {:.3}), {} Ballista jobs",
-                    stage.id(),
-                    model.k,
-                    model.k_range[0],
-                    model.k_range[1],
-                    model
-                        .per_k
-                        .iter()
-                        .find(|p| p.k == model.k)
-                        .map_or(f64::NAN, |p| p.silhouette),
-                    model.jobs
-                ));
-                (written, vec!["nf_features".to_string()])
+                    lost: lost.iter().map(|l| format!("{} ({})", l.id, l.addr)).collect(),
+                    source: Box::new(e),
+                });
             }
         };
-        let mut stage_report = StageReport {
-            stage: stage.id(),
-            elapsed: started.elapsed(),
-            rows_read: inputs.iter().filter_map(|t| counts.get(t)).sum(),
-            written: BTreeMap::new(),
-            rejected: BTreeMap::new(),
-        };
-        for (table, rows) in &written {
-            if let Some(t) = table.strip_prefix("_rejects/") {
-                stage_report.rejected.insert(t.to_string(), *rows);
-            } else {
-                stage_report.written.insert(table.clone(), *rows);
-                counts.insert(table.clone(), *rows);
-            }
-        }
-        for (t, rejected) in &stage_report.rejected {
-            stage_report.rows_read += rejected + stage_report.written.get(t).copied().unwrap_or(0);
-        }
         progress.done(&stage_report);
         report.stages.push(stage_report);
     }
     Ok(report)
+}
+
+async fn run_stage(
+    cluster: &Cluster,
+    root: &StorageRoot,
+    stage: &Stage,
+    vars: &BTreeMap<String, String>,
+    options: &PipelineOptions,
+    progress: &Progress,
+    counts: &mut BTreeMap<String, u64>,
+) -> Result<StageReport, PipelineError> {
+    let started = Instant::now();
+    let ticker = progress.start(&stage.id(), Some(&cluster.scheduler_url));
+    let (written, inputs) = match stage.job() {
+        Some(job) => {
+            let result = run_job_atomically(&cluster.ctx, root, &job, vars).await;
+            ticker.stop();
+            let written = result.map(|o| o.written).map_err(|e| match e {
+                AtomicError::Job(source) => PipelineError::Job {
+                    stage: stage.id(),
+                    source,
+                },
+                AtomicError::Commit(source) => PipelineError::Commit {
+                    stage: stage.id(),
+                    source,
+                },
+            })?;
+            (written, job.curated_inputs())
+        }
+        None => {
+            let result = run_training(cluster, root, options).await;
+            ticker.stop();
+            let (written, model) = result.map_err(|source| PipelineError::Train {
+                stage: stage.id(),
+                source,
+            })?;
+            progress.note(&format!(
+                "{}: k = {} of {}..{} (silhouette {:.3}), {} Ballista jobs",
+                stage.id(),
+                model.k,
+                model.k_range[0],
+                model.k_range[1],
+                model
+                    .per_k
+                    .iter()
+                    .find(|p| p.k == model.k)
+                    .map_or(f64::NAN, |p| p.silhouette),
+                model.jobs
+            ));
+            (written, vec!["nf_features".to_string()])
+        }
+    };
+    let mut stage_report = StageReport {
+        stage: stage.id(),
+        elapsed: started.elapsed(),
+        rows_read: inputs.iter().filter_map(|t| counts.get(t)).sum(),
+        written: BTreeMap::new(),
+        rejected: BTreeMap::new(),
+    };
+    for (table, rows) in &written {
+        if let Some(t) = table.strip_prefix("_rejects/") {
+            stage_report.rejected.insert(t.to_string(), *rows);
+        } else {
+            stage_report.written.insert(table.clone(), *rows);
+            counts.insert(table.clone(), *rows);
+        }
+    }
+    for (t, rejected) in &stage_report.rejected {
+        stage_report.rows_read += rejected + stage_report.written.get(t).copied().unwrap_or(0);
+    }
+    Ok(stage_report)
 }
 
 /// Where the model lives below the root.

@@ -1,10 +1,12 @@
-//! Stage progress on stderr: a live elapsed-time line on a terminal, one
-//! line per stage otherwise, nothing with `-q`.
+//! Stage progress on stderr: on a terminal a live line with the elapsed
+//! time and the stage's Ballista jobs as the scheduler's REST API reports
+//! them (jobs done, the running job's completed stages); one line per stage
+//! otherwise; nothing with `-q`.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::pipeline::{group, StageReport};
 
@@ -43,8 +45,9 @@ impl Progress {
         }
     }
 
-    /// Announces a stage and, on a terminal, keeps its elapsed time ticking.
-    pub fn start(&self, stage: &str) -> Ticker {
+    /// Announces a stage and, on a terminal, keeps its elapsed time and
+    /// its jobs on the scheduler at `scheduler` (`http://HOST:PORT`) ticking.
+    pub fn start(&self, stage: &str, scheduler: Option<&str>) -> Ticker {
         if self.quiet {
             return Ticker { running: None };
         }
@@ -56,11 +59,26 @@ impl Progress {
         let running = Arc::clone(&flag);
         let stage = stage.to_string();
         let started = Instant::now();
-        std::thread::spawn(move || {
+        let since_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let jobs_url = scheduler.map(|s| format!("{}/api/jobs", s.trim_end_matches('/')));
+        tokio::spawn(async move {
+            let mut jobs = String::new();
+            let mut tick = 0u64;
             while running.load(Ordering::SeqCst) {
-                eprint!("\r\x1b[2K▶ {stage}  {:.1}s", started.elapsed().as_secs_f64());
+                if let (Some(url), 0) = (&jobs_url, tick % 4) {
+                    if let Some(line) = job_line(url, since_ms).await {
+                        jobs = line;
+                    }
+                }
+                if !running.load(Ordering::SeqCst) {
+                    break;
+                }
+                eprint!("\r\x1b[2K▶ {stage}  {:.1}s{jobs}", started.elapsed().as_secs_f64());
                 let _ = std::io::stderr().flush();
-                std::thread::sleep(Duration::from_millis(200));
+                tick += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
         Ticker { running: Some(flag) }
@@ -88,4 +106,27 @@ impl Progress {
             eprintln!("{msg}");
         }
     }
+}
+
+/// The stage's Ballista jobs (started since `since_ms`) as the scheduler's
+/// REST API lists them: "· 3 jobs done · job ab12: stage 1/4".
+async fn job_line(url: &str, since_ms: u64) -> Option<String> {
+    let r = moodflow_udfs::http::get(url, Duration::from_secs(1)).await.ok()?;
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&r.body).ok()?;
+    let mine: Vec<&serde_json::Value> = jobs
+        .iter()
+        .filter(|j| j["start_time"].as_u64().is_some_and(|t| t >= since_ms))
+        .collect();
+    let done = mine.iter().filter(|j| j["status"] == "Completed").count();
+    let mut line = format!("  · {done} Ballista job{} done", if done == 1 { "" } else { "s" });
+    if let Some(run) = mine.iter().find(|j| j["status"] == "Running") {
+        let id = run["job_id"].as_str().unwrap_or("");
+        line.push_str(&format!(
+            " · job {}: stage {}/{}",
+            &id[..id.len().min(7)],
+            run["completed_stages"].as_u64().unwrap_or(0) + 1,
+            run["num_stages"].as_u64().unwrap_or(0)
+        ));
+    }
+    Some(line)
 }

@@ -34,6 +34,10 @@ struct Args {
     /// Memory pool size in bytes.
     #[arg(long)]
     memory_pool_size: Option<u64>,
+    /// Do not serve: check that this executor's Flight and gRPC ports on
+    /// 127.0.0.1 accept connections, exit 0 if so, 1 if not. For health checks.
+    #[arg(long)]
+    health: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,10 +47,25 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve() -> anyhow::Result<()> {
+    let a = Args::parse();
+    if a.health {
+        for (what, port) in [("flight", a.port), ("grpc", a.grpc_port)] {
+            let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+            match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => anyhow::bail!("executor unhealthy: {what} port {port}: {e}"),
+                Err(_) => anyhow::bail!("executor unhealthy: {what} port {port}: no answer in 3 s"),
+            }
+        }
+        println!(
+            "executor healthy: ports {} and {} accept connections",
+            a.port, a.grpc_port
+        );
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let a = Args::parse();
     run(ExecutorOptions {
         bind_host: a.bind_host,
         external_host: a.external_host,

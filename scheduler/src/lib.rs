@@ -22,6 +22,8 @@ pub struct SchedulerOptions {
     pub bind_port: u16,
     /// Host name executors and clients use to reach this scheduler.
     pub external_host: String,
+    /// Seconds without a heartbeat before an executor counts as lost.
+    pub executor_timeout_seconds: u64,
 }
 
 /// Ballista's scheduler configuration with moodflow's session installed.
@@ -30,6 +32,10 @@ pub fn scheduler_config(opts: &SchedulerOptions) -> SchedulerConfig {
         bind_host: opts.bind_host.clone(),
         bind_port: opts.bind_port,
         external_host: opts.external_host.clone(),
+        executor_timeout_seconds: opts.executor_timeout_seconds,
+        // Look for lost executors often enough that the timeout is what
+        // decides how soon their tasks move (Ballista checks every 15 s).
+        expire_dead_executor_interval_seconds: opts.executor_timeout_seconds.clamp(1, 15),
         ..SchedulerConfig::default()
     };
     // moodflow's plan nodes (k-means), with Ballista's codec in the chain.

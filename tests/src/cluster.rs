@@ -46,6 +46,7 @@ impl InProcessCluster {
                 bind_host: "127.0.0.1".into(),
                 bind_port: port,
                 external_host: "127.0.0.1".into(),
+                executor_timeout_seconds: 30,
             };
             if let Err(e) = moodflow_scheduler::run(opts).await {
                 eprintln!("in-process scheduler stopped: {e:#}");
@@ -116,39 +117,11 @@ impl Drop for InProcessCluster {
     }
 }
 
-/// A minimal HTTP/1.1 GET on loopback (the tests need no HTTP client crate).
+/// `GET url` on loopback; the body of a 200 answer, an error otherwise.
 pub async fn http_get(url: &str) -> std::io::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| std::io::Error::other("http:// only"))?;
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut stream = tokio::net::TcpStream::connect(authority).await?;
-    let request = format!("GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(std::io::Error::other(format!(
-            "{url}: {}",
-            head.lines().next().unwrap_or("")
-        )));
+    let r = moodflow_udfs::http::get(url, Duration::from_secs(10)).await?;
+    if r.status != 200 {
+        return Err(std::io::Error::other(format!("{url}: status {}", r.status)));
     }
-    // Chunked bodies: good enough to strip the chunk-size lines for JSON.
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 || tail.len() < n {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
-        }
-        return Ok(out);
-    }
-    Ok(body.to_string())
+    Ok(r.body)
 }

@@ -5,6 +5,7 @@
 //! curated table it finds (`<table>` and `rejects_<table>`) for queries.
 
 pub mod cluster;
+pub mod processes;
 
 use std::path::Path;
 

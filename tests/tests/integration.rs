@@ -1,10 +1,15 @@
 //! Integration tests that need more than SQL: VADER against the Python
 //! reference, whole pipeline runs on generated data checked against values
 //! computed independently from the raw files, and the real
-//! `ml-latest-small` data set when the shared data folder is present.
+//! `ml-latest-small` data set when the shared data folder is present; the
+//! Mood Explorer's routes and a headless browser over it.
 //! One test binary, because each links all of DataFusion and Ballista.
 
+mod browser;
+mod dashboard;
+mod hdfs;
 mod kmeans;
 mod pipeline_generated;
+mod processes;
 mod real_movielens;
 mod vader_reference;

@@ -10,9 +10,11 @@
 //!   driver (seeding, iterations, model selection by silhouette) and model;
 //! - [`codec`]: the physical extension codec that ships those operators;
 //! - [`rng`]: the small seeded generator behind the data and the seeding;
+//! - [`http`]: a minimal HTTP GET for health checks and the scheduler's REST API;
 //! - [`session`]: the one function that builds a session with all of the above.
 
 pub mod codec;
+pub mod http;
 pub mod kmeans;
 pub mod rng;
 pub mod session;

@@ -180,6 +180,26 @@ impl StorageRoot {
         }
     }
 
+    /// Checks that the root's store answers (a remote root's listing), so
+    /// an unreachable namenode or bucket is one clear error before any
+    /// stage starts instead of a failure deep inside one.
+    pub async fn check_reachable(&self, runtime: &RuntimeEnv, timeout: std::time::Duration) -> Result<()> {
+        let Self::Remote(_) = self else {
+            return Ok(());
+        };
+        let (store, base) = self.store(runtime)?;
+        let listing = store.list_with_delimiter(Some(&base));
+        match tokio::time::timeout(timeout, listing).await {
+            Ok(Ok(_)) | Ok(Err(object_store::Error::NotFound { .. })) => Ok(()),
+            Ok(Err(e)) => Err(DataFusionError::Execution(format!(
+                "storage root {self} cannot be read: {e}"
+            ))),
+            Err(_) => Err(DataFusionError::Execution(format!(
+                "storage root {self} does not answer within {timeout:?}"
+            ))),
+        }
+    }
+
     /// Deletes everything below `rel` (nothing to delete is fine).
     pub async fn remove_all(&self, runtime: &RuntimeEnv, rel: &str) -> Result<()> {
         match self {

@@ -1,0 +1,121 @@
+//! A small HTTP/1.1 load generator for `moodflow bench dashboard`: N
+//! clients on keep-alive connections send the same GET for a fixed time;
+//! it reports requests per second and latency percentiles.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// What a load run measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// Requests answered 200.
+    pub ok: u64,
+    /// Requests answered otherwise, or failed.
+    pub errors: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+    /// Slowest request.
+    pub max: Duration,
+    /// Bytes of the last response body.
+    pub body_bytes: usize,
+}
+
+impl LoadReport {
+    /// Answered requests per second.
+    pub fn rps(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// One keep-alive request; returns the status and the body length.
+async fn request(stream: &mut BufReader<TcpStream>, request: &[u8]) -> std::io::Result<(u16, usize)> {
+    stream.get_mut().write_all(request).await?;
+    let mut line = String::new();
+    stream.read_line(&mut line).await?;
+    let status: u16 = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        if stream.read_line(&mut line).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await?;
+    Ok((status, length))
+}
+
+/// Runs `clients` connections against `http://addr{path}` for `duration`.
+pub async fn load(addr: SocketAddr, path: &str, clients: usize, duration: Duration) -> std::io::Result<LoadReport> {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\r\n").into_bytes();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let req = req.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut body = 0usize;
+            let mut conn = BufReader::new(TcpStream::connect(addr).await?);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match request(&mut conn, &req).await {
+                    Ok((200, n)) => {
+                        latencies.push(t.elapsed());
+                        body = n;
+                    }
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        conn = BufReader::new(TcpStream::connect(addr).await?);
+                    }
+                }
+            }
+            Ok::<_, std::io::Error>((latencies, errors, body))
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    let mut body_bytes = 0;
+    for t in tasks {
+        let (l, e, b) = t.await.map_err(std::io::Error::other)??;
+        all.extend(l);
+        errors += e;
+        body_bytes = body_bytes.max(b);
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        if all.is_empty() {
+            Duration::ZERO
+        } else {
+            all[((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1]
+        }
+    };
+    Ok(LoadReport {
+        ok: all.len() as u64,
+        errors,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: all.last().copied().unwrap_or_default(),
+        body_bytes,
+    })
+}

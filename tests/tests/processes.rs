@@ -1,0 +1,228 @@
+//! The pipeline on a cluster of separate processes (the real
+//! `moodflow-scheduler` and two `moodflow-executor` binaries on loopback):
+//! its outputs equal a standalone run's, row by row; and an executor killed
+//! with SIGKILL while a stage runs either leaves a complete, verified run on
+//! the survivor or an error naming the lost executor and no half-written
+//! table.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::ParquetReadOptions;
+use moodflow::generate::{generate, GenerateOptions};
+use moodflow::job::copy_target;
+use moodflow::pipeline::{run_stages, PipelineError, PipelineOptions, STAGES};
+use moodflow::progress::Progress;
+use moodflow_tests::processes::ProcessCluster;
+use moodflow_udfs::{local_context, remote, session_config, standalone, StorageRoot};
+
+/// Every curated table, rows rendered as text (floats rounded to 9
+/// decimals: sums over partitions may differ in the last bits), sorted.
+async fn tables(root: &Path) -> BTreeMap<String, Vec<String>> {
+    let ctx = local_context(session_config(&[]).expect("config")).expect("ctx");
+    let mut out = BTreeMap::new();
+    let mut names: Vec<String> = std::fs::read_dir(root.join("curated"))
+        .expect("curated")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("_staging"))
+        .collect();
+    for r in std::fs::read_dir(root.join("curated/_rejects")).into_iter().flatten() {
+        names.push(format!("_rejects/{}", r.expect("entry").file_name().to_string_lossy()));
+    }
+    names.retain(|n| n != "_rejects");
+    for name in names {
+        let path = format!("{}/curated/{name}/", root.display());
+        let has_files = std::fs::read_dir(root.join("curated").join(&name))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            })
+            .unwrap_or(false);
+        if !has_files {
+            // A COPY of zero rows commits an empty folder.
+            out.insert(name, Vec::new());
+            continue;
+        }
+        let df = ctx
+            .read_parquet(path.as_str(), ParquetReadOptions::default())
+            .await
+            .expect("read");
+        let cols: Vec<String> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Float64 => format!("round(\"{0}\", 9) AS \"{0}\"", f.name()),
+                _ => format!("\"{}\"", f.name()),
+            })
+            .collect();
+        let table = name.replace('/', "_");
+        ctx.register_parquet(&table, path.as_str(), ParquetReadOptions::default())
+            .await
+            .expect("register");
+        let batches = ctx
+            .sql(&format!("SELECT {} FROM {table}", cols.join(", ")))
+            .await
+            .expect("query")
+            .collect()
+            .await
+            .expect("collect");
+        let mut rows = Vec::new();
+        for b in &batches {
+            let fmts: Vec<ArrayFormatter> = b
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).expect("formatter"))
+                .collect();
+            for i in 0..b.num_rows() {
+                rows.push(
+                    fmts.iter()
+                        .map(|f| f.value(i).to_string())
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                );
+            }
+        }
+        rows.sort();
+        out.insert(name, rows);
+    }
+    out
+}
+
+fn root_of(path: &Path) -> StorageRoot {
+    StorageRoot::parse(&path.to_string_lossy()).expect("root")
+}
+
+#[test]
+fn separate_processes_give_the_standalone_outputs() {
+    moodflow_tests::block_on(async {
+        let data = GenerateOptions {
+            ratings: 8_000,
+            seed: 5,
+        };
+        let alone = tempfile::tempdir().expect("tmp");
+        let spread = tempfile::tempdir().expect("tmp");
+        generate(alone.path(), data).expect("generate");
+        generate(spread.path(), data).expect("generate");
+
+        let local = standalone(session_config(&[]).expect("config"))
+            .await
+            .expect("standalone");
+        let options = PipelineOptions::default();
+        let quiet = Progress::new(true);
+        let none = BTreeMap::new();
+        run_stages(&local, &root_of(alone.path()), STAGES, &none, &options, &quiet)
+            .await
+            .expect("standalone run");
+
+        let cluster = ProcessCluster::start(2, 1, 30).await;
+        let client = remote(&cluster.url, session_config(&[]).expect("config"))
+            .await
+            .expect("client");
+        let run = run_stages(&client, &root_of(spread.path()), STAGES, &none, &options, &quiet).await;
+        if let Err(e) = &run {
+            panic!("cluster run failed: {e:?}\n{}", cluster.logs());
+        }
+        let report = moodflow::verify::verify(&root_of(spread.path())).await.expect("verify");
+        assert!(report.passed(), "{}", report.render());
+
+        let (a, b) = (tables(alone.path()).await, tables(spread.path()).await);
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "same tables"
+        );
+        assert!(a.len() >= 8, "{:?}", a.keys());
+        for (name, rows) in &a {
+            assert_eq!(rows.len(), b[name].len(), "{name}: row count");
+            for (x, y) in rows.iter().zip(&b[name]) {
+                assert_eq!(x, y, "{name}: first differing row");
+            }
+        }
+    });
+}
+
+#[test]
+fn an_executor_killed_mid_stage_is_survived_or_named() {
+    moodflow_tests::block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        generate(
+            dir.path(),
+            GenerateOptions {
+                ratings: 30_000,
+                seed: 9,
+            },
+        )
+        .expect("generate");
+        let root = root_of(dir.path());
+        // Executors expire 5 s after their last heartbeat.
+        let mut cluster = ProcessCluster::start(2, 1, 5).await;
+        let client = remote(&cluster.url, session_config(&[]).expect("config"))
+            .await
+            .expect("client");
+        let victim = cluster.executor_addrs[1].clone();
+        let run_root = root.clone();
+        let run = tokio::spawn(async move {
+            run_stages(
+                &client,
+                &run_root,
+                STAGES,
+                &BTreeMap::new(),
+                &PipelineOptions::default(),
+                &Progress::new(true),
+            )
+            .await
+        });
+        // Kill when stage 01's first job has tasks running.
+        let jobs = format!("{}/api/jobs", cluster.rest);
+        for _ in 0..600 {
+            let body = moodflow_tests::cluster::http_get(&jobs).await.unwrap_or_default();
+            if body.contains("\"Running\"") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cluster.kill_executor(1);
+        let outcome = tokio::time::timeout(Duration::from_secs(600), run)
+            .await
+            .unwrap_or_else(|_| panic!("the run neither finished nor failed in 10 minutes\n{}", cluster.logs()))
+            .expect("run task");
+        match outcome {
+            Ok(report) => {
+                eprintln!(
+                    "executor loss: the run completed on the survivor ({} stages)",
+                    report.stages.len()
+                );
+                let checks = moodflow::verify::verify(&root).await.expect("verify");
+                assert!(checks.passed(), "{}", checks.render());
+            }
+            Err(e) => {
+                let message = format!("{e}");
+                eprintln!("executor loss: the run failed: {message}");
+                assert!(
+                    matches!(e, PipelineError::ExecutorLost { .. }) && message.contains(&victim),
+                    "the error names the lost executor {victim}: {e:?}\n{}",
+                    cluster.logs()
+                );
+                // No half-written table: every committed table reads whole,
+                // and each stage's tables are all there or all absent.
+                let present = tables(dir.path()).await;
+                for stage in STAGES {
+                    if let Some(job) = stage.job() {
+                        let outputs: Vec<String> = job.statements.iter().filter_map(|s| copy_target(s)).collect();
+                        let there = outputs.iter().filter(|t| present.contains_key(t.as_str())).count();
+                        assert!(
+                            there == 0 || there == outputs.len(),
+                            "stage {} left {there} of {} tables",
+                            stage.id(),
+                            outputs.len()
+                        );
+                    }
+                }
+            }
+        }
+    });
+}
