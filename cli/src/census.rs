@@ -1,9 +1,12 @@
 //! Which executors a scheduler has, from its REST API, and which of them
 //! are gone: when a stage fails on a cluster, the error names the executors
 //! that were lost during it (Ballista's own error often only says that a
-//! fetch or a task failed).
+//! fetch or a task failed). And a watchdog for the case where Ballista 55
+//! neither recovers nor fails: after an executor loss its stage rollback
+//! can leave a job waiting forever for a task it never reschedules.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// An executor as the scheduler lists it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,4 +50,71 @@ pub async fn lost(rest: &str, before: &[Executor]) -> Vec<Executor> {
         }
     }
     gone
+}
+
+/// What a job's stages have done so far; unchanged means no progress.
+async fn job_signature(rest: &str, job_id: &str) -> Option<String> {
+    let url = format!("{rest}/api/job/{job_id}/stages");
+    let r = moodflow_udfs::http::get(&url, Duration::from_secs(3)).await.ok()?;
+    let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+    let stages = v["stages"].as_array()?;
+    Some(
+        stages
+            .iter()
+            .map(|s| {
+                let done = s["tasks"]
+                    .as_array()
+                    .map_or(0, |t| t.iter().filter(|t| !t.is_null()).count());
+                format!("{}:{}:{}:{}", s["stage_id"], s["stage_status"], s["output_rows"], done)
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// Watches the jobs started since `since_ms` while some of the executors
+/// in `before` are lost: a job whose stages make no progress for `stall`
+/// is cancelled (`PATCH /api/job/{id}`), so the stage fails with an error
+/// instead of hanging. Returns the cancelled job's id; runs until then.
+pub async fn watchdog(rest: &str, before: &[Executor], since_ms: u64, stall: Duration) -> String {
+    let rest = rest.trim_end_matches('/');
+    let mut seen: HashMap<String, (String, Instant)> = HashMap::new();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if lost(rest, before).await.is_empty() {
+            seen.clear();
+            continue;
+        }
+        let Ok(r) = moodflow_udfs::http::get(&format!("{rest}/api/jobs"), Duration::from_secs(3)).await else {
+            continue;
+        };
+        let jobs: Vec<serde_json::Value> = serde_json::from_str(&r.body).unwrap_or_default();
+        for job in jobs {
+            let running = matches!(job["status"].as_str(), Some("Running" | "Queued"));
+            let mine = job["start_time"].as_u64().is_some_and(|t| t >= since_ms);
+            let Some(id) = job["job_id"].as_str().filter(|_| running && mine) else {
+                continue;
+            };
+            // The job's own counters, plus its stages' task counts when the
+            // scheduler can render them (it may fail to for a rolled-back stage).
+            let stages = job_signature(rest, id)
+                .await
+                .unwrap_or_else(|| "stages unavailable".into());
+            let sig = format!("{}:{}:{}", job["status"], job["completed_stages"], stages);
+            let entry = seen
+                .entry(id.to_string())
+                .or_insert_with(|| (sig.clone(), Instant::now()));
+            if entry.0 != sig {
+                *entry = (sig, Instant::now());
+            } else if entry.1.elapsed() >= stall {
+                let url = format!("{rest}/api/job/{id}");
+                let cancelled = moodflow_udfs::http::request("PATCH", &url, Duration::from_secs(5)).await;
+                tracing::warn!(
+                    "job {id} made no progress for {stall:?} after an executor was lost; cancelled it ({:?})",
+                    cancelled.map(|r| r.status)
+                );
+                return id.to_string();
+            }
+        }
+    }
 }

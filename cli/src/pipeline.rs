@@ -156,6 +156,16 @@ pub enum PipelineError {
         /// What failed.
         source: CommitError,
     },
+    /// A job of the stage stalled after an executor loss and was cancelled.
+    #[error(
+        "stage {stage} stalled: Ballista job {job} made no progress after an executor was lost, and was cancelled"
+    )]
+    Stalled {
+        /// Stage id.
+        stage: String,
+        /// The cancelled job.
+        job: String,
+    },
     /// The stage failed after executors left the cluster.
     #[error("stage {stage} failed after executor(s) {} left the cluster (killed, crashed or unreachable)", lost.join(", "))]
     ExecutorLost {
@@ -244,29 +254,84 @@ pub async fn run_stages(
     let mut report = RunReport::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for stage in stages {
-        let executors = crate::census::executors(&cluster.scheduler_url).await;
-        let result = run_stage(cluster, root, stage, &vars, options, progress, &mut counts).await;
-        let stage_report = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let lost = match &executors {
-                    Some(before) => crate::census::lost(&cluster.scheduler_url, before).await,
-                    None => Vec::new(),
-                };
-                if lost.is_empty() {
-                    return Err(e);
-                }
-                return Err(PipelineError::ExecutorLost {
-                    stage: stage.id(),
-                    lost: lost.iter().map(|l| format!("{} ({})", l.id, l.addr)).collect(),
-                    source: Box::new(e),
-                });
+        let mut attempt = 0;
+        let stage_report = loop {
+            attempt += 1;
+            let before = crate::census::executors(&cluster.scheduler_url).await;
+            let result = run_watched(cluster, root, stage, &vars, options, progress, &mut counts, &before).await;
+            let e = match result {
+                Ok(report) => break report,
+                Err(e) => e,
+            };
+            let lost = match &before {
+                Some(before) => crate::census::lost(&cluster.scheduler_url, before).await,
+                None => Vec::new(),
+            };
+            if lost.is_empty() {
+                return Err(e);
             }
+            let names: Vec<String> = lost.iter().map(|l| format!("{} ({})", l.id, l.addr)).collect();
+            let remaining = crate::census::executors(&cluster.scheduler_url)
+                .await
+                .map_or(0, |now| now.iter().filter(|n| !lost.contains(n)).count());
+            // The stage's tables are staged and committed only on success,
+            // so running it again is safe; once is enough to tell a lost
+            // executor from a broken cluster.
+            if attempt == 1 && remaining > 0 {
+                progress.note(&format!(
+                    "{}: executor(s) {} lost; running the stage again on the {remaining} remaining",
+                    stage.id(),
+                    names.join(", ")
+                ));
+                continue;
+            }
+            return Err(PipelineError::ExecutorLost {
+                stage: stage.id(),
+                lost: names,
+                source: Box::new(e),
+            });
         };
         progress.done(&stage_report);
         report.stages.push(stage_report);
     }
     Ok(report)
+}
+
+/// How long a job may make no progress after an executor loss before it is
+/// cancelled (see [`crate::census::watchdog`]).
+pub const STALL_AFTER_LOSS: Duration = Duration::from_secs(45);
+
+/// Runs a stage with the stall watchdog beside it.
+#[allow(clippy::too_many_arguments)]
+async fn run_watched(
+    cluster: &Cluster,
+    root: &StorageRoot,
+    stage: &Stage,
+    vars: &BTreeMap<String, String>,
+    options: &PipelineOptions,
+    progress: &Progress,
+    counts: &mut BTreeMap<String, u64>,
+    before: &Option<Vec<crate::census::Executor>>,
+) -> Result<StageReport, PipelineError> {
+    let run = run_stage(cluster, root, stage, vars, options, progress, counts);
+    let Some(before) = before.as_ref().filter(|b| !b.is_empty()) else {
+        return run.await;
+    };
+    let since_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    tokio::pin!(run);
+    tokio::select! {
+        r = &mut run => r,
+        job = crate::census::watchdog(&cluster.scheduler_url, before, since_ms, STALL_AFTER_LOSS) => {
+            // Cancelled: the client sees the job fail; if even that never
+            // arrives, give up on the stage here.
+            match tokio::time::timeout(Duration::from_secs(60), &mut run).await {
+                Ok(r) => r,
+                Err(_) => Err(PipelineError::Stalled { stage: stage.id(), job }),
+            }
+        }
+    }
 }
 
 async fn run_stage(

@@ -32,6 +32,8 @@ pub struct ExecutorOptions {
     pub work_dir: Option<String>,
     /// Memory pool size in bytes (unbounded when absent).
     pub memory_pool_size: Option<u64>,
+    /// Seconds between heartbeats to the scheduler.
+    pub heartbeat_interval_seconds: u64,
 }
 
 /// Ballista's executor configuration with moodflow's session installed.
@@ -47,6 +49,7 @@ pub fn executor_config(opts: &ExecutorOptions) -> anyhow::Result<ExecutorProcess
         vcores: opts.vcores,
         work_dir: opts.work_dir.clone(),
         memory_pool_size: opts.memory_pool_size,
+        executor_heartbeat_interval_seconds: opts.heartbeat_interval_seconds.max(1),
         ..ExecutorProcessConfig::default()
     };
     // Decodes moodflow's plan nodes (k-means), then Ballista's.

@@ -34,6 +34,10 @@ struct Args {
     /// Memory pool size in bytes.
     #[arg(long)]
     memory_pool_size: Option<u64>,
+    /// Seconds between heartbeats to the scheduler; keep it well below the
+    /// scheduler's `--executor-timeout-seconds` (Ballista's default is 60).
+    #[arg(long, default_value_t = 5, env = "MOODFLOW_HEARTBEAT_INTERVAL_SECONDS")]
+    heartbeat_interval_seconds: u64,
     /// Do not serve: check that this executor's Flight and gRPC ports on
     /// 127.0.0.1 accept connections, exit 0 if so, 1 if not. For health checks.
     #[arg(long)]
@@ -78,6 +82,7 @@ async fn serve() -> anyhow::Result<()> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         work_dir: a.work_dir,
         memory_pool_size: a.memory_pool_size,
+        heartbeat_interval_seconds: a.heartbeat_interval_seconds,
     })
     .await
 }

@@ -35,7 +35,7 @@ pub fn scheduler_config(opts: &SchedulerOptions) -> SchedulerConfig {
         executor_timeout_seconds: opts.executor_timeout_seconds,
         // Look for lost executors often enough that the timeout is what
         // decides how soon their tasks move (Ballista checks every 15 s).
-        expire_dead_executor_interval_seconds: opts.executor_timeout_seconds.clamp(1, 15),
+        expire_dead_executor_interval_seconds: (opts.executor_timeout_seconds / 2).clamp(1, 15),
         ..SchedulerConfig::default()
     };
     // moodflow's plan nodes (k-means), with Ballista's codec in the chain.

@@ -17,7 +17,8 @@ struct Args {
     #[arg(long, default_value = "localhost", env = "MOODFLOW_EXTERNAL_HOST")]
     external_host: String,
     /// Seconds without a heartbeat after which an executor is declared
-    /// lost and its tasks run elsewhere (Ballista's default is 180).
+    /// lost and its tasks run elsewhere (Ballista's default is 180). Must
+    /// exceed the executors' `--heartbeat-interval-seconds` (5).
     #[arg(long, default_value_t = 30, env = "MOODFLOW_EXECUTOR_TIMEOUT_SECONDS")]
     executor_timeout_seconds: u64,
     /// Do not serve: ask the scheduler on 127.0.0.1:--bind-port whether it

@@ -67,6 +67,7 @@ impl InProcessCluster {
                 vcores,
                 work_dir: Some(dir.to_string_lossy().into_owned()),
                 memory_pool_size: None,
+                heartbeat_interval_seconds: 5,
             };
             let flight = opts.port;
             tasks.push(tokio::spawn(async move {

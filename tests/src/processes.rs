@@ -59,7 +59,8 @@ pub struct ProcessCluster {
 
 impl ProcessCluster {
     /// Starts a scheduler whose executors expire after `timeout_s` seconds
-    /// without a heartbeat, and `executors` executors of `vcores` slots.
+    /// without a heartbeat, and `executors` executors of `vcores` slots
+    /// that send one every quarter of that.
     pub async fn start(executors: usize, vcores: usize, timeout_s: u64) -> Self {
         let work = tempfile::tempdir().expect("work dir");
         let port = free_port();
@@ -97,6 +98,7 @@ impl ProcessCluster {
                     format!("--scheduler-port={port}"),
                     format!("--vcores={vcores}"),
                     format!("--work-dir={}", dir.display()),
+                    format!("--heartbeat-interval-seconds={}", (timeout_s / 4).max(1)),
                 ],
                 cluster.work.path().join(format!("executor-{i}.log")),
             );

@@ -24,8 +24,10 @@ use moodflow_udfs::{local_context, remote, session_config, standalone, StorageRo
 async fn tables(root: &Path) -> BTreeMap<String, Vec<String>> {
     let ctx = local_context(session_config(&[]).expect("config")).expect("ctx");
     let mut out = BTreeMap::new();
-    let mut names: Vec<String> = std::fs::read_dir(root.join("curated"))
-        .expect("curated")
+    let Ok(dir) = std::fs::read_dir(root.join("curated")) else {
+        return out;
+    };
+    let mut names: Vec<String> = dir
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with("_staging"))
         .collect();
@@ -158,12 +160,13 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
         )
         .expect("generate");
         let root = root_of(dir.path());
-        // Executors expire 5 s after their last heartbeat.
-        let mut cluster = ProcessCluster::start(2, 1, 5).await;
+        // Executors heartbeat every 2 s and expire 8 s after the last one.
+        let mut cluster = ProcessCluster::start(2, 1, 8).await;
         let client = remote(&cluster.url, session_config(&[]).expect("config"))
             .await
             .expect("client");
         let victim = cluster.executor_addrs[1].clone();
+        let survivor = cluster.executor_addrs[0].clone();
         let run_root = root.clone();
         let run = tokio::spawn(async move {
             run_stages(
@@ -186,9 +189,9 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         cluster.kill_executor(1);
-        let outcome = tokio::time::timeout(Duration::from_secs(600), run)
+        let outcome = tokio::time::timeout(Duration::from_secs(180), run)
             .await
-            .unwrap_or_else(|_| panic!("the run neither finished nor failed in 10 minutes\n{}", cluster.logs()))
+            .unwrap_or_else(|_| panic!("the run neither finished nor failed in 3 minutes\n{}", cluster.logs()))
             .expect("run task");
         match outcome {
             Ok(report) => {
@@ -201,10 +204,12 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
             }
             Err(e) => {
                 let message = format!("{e}");
-                eprintln!("executor loss: the run failed: {message}");
+                eprintln!("executor loss: the run failed: {message}\n{e:?}\n{}", cluster.logs());
                 assert!(
-                    matches!(e, PipelineError::ExecutorLost { .. }) && message.contains(&victim),
-                    "the error names the lost executor {victim}: {e:?}\n{}",
+                    matches!(e, PipelineError::ExecutorLost { .. })
+                        && message.contains(&victim)
+                        && !message.contains(&survivor),
+                    "the error names the lost executor {victim}, not {survivor}: {e:?}\n{}",
                     cluster.logs()
                 );
                 // No half-written table: every committed table reads whole,

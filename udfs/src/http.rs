@@ -23,6 +23,11 @@ fn invalid(msg: impl Into<String>) -> std::io::Error {
 
 /// `GET url` (`http://host:port/path?query`), the whole exchange bounded by `timeout`.
 pub async fn get(url: &str, timeout: Duration) -> std::io::Result<Response> {
+    request("GET", url, timeout).await
+}
+
+/// `method url` without a body (`PATCH /api/job/{id}` cancels a Ballista job).
+pub async fn request(method: &str, url: &str, timeout: Duration) -> std::io::Result<Response> {
     let parsed = url::Url::parse(url).map_err(|e| invalid(format!("{url}: {e}")))?;
     if parsed.scheme() != "http" {
         return Err(invalid(format!("{url}: only http:// is supported")));
@@ -35,7 +40,9 @@ pub async fn get(url: &str, timeout: Duration) -> std::io::Result<Response> {
     };
     let exchange = async {
         let mut stream = TcpStream::connect((host, port)).await?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;
