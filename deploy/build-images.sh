@@ -35,7 +35,7 @@ chmod 1777 "$rootfs/tmp"
 echo "== base image $base from the host's libraries"
 # Every shared library the binaries load, at the same path as on the host.
 for b in "${bins[@]}"; do
-  ldd "$bin_dir/$b" | awk '/=>/ { print $3 } /^\s*\/.*ld-linux/ { print $1 }'
+  ldd "$bin_dir/$b" | awk '/=>/ { print $3 } /^[ \t]*\/.*ld-linux/ { print $1 }'
 done | sort -u | while read -r lib; do
   [ -n "$lib" ] && [ -e "$lib" ] || continue
   mkdir -p "$rootfs$(dirname "$lib")"
@@ -61,7 +61,7 @@ mkdir -p "$ctx"
 for b in "${bins[@]}"; do
   cp "$bin_dir/$b" "$ctx/"
   # Debug info is most of an unoptimised binary; the image does not need it.
-  strip --strip-debug "$ctx/$b" 2>/dev/null || true
+  strip --strip-all "$ctx/$b" 2>/dev/null || true
 done
 cp deploy/Dockerfile "$ctx/Dockerfile"
 docker build --build-arg "BASE=$base" -t "$image" "$ctx" >/dev/null

@@ -255,9 +255,12 @@ pub async fn run_stages(
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for stage in stages {
         let mut attempt = 0;
+        // The executors at the first attempt: a retry is watched against
+        // them too, since a loss can leave the survivors unable to run
+        // anything (Ballista 55 may keep a slot of an aborted task busy).
+        let before = crate::census::executors(&cluster.scheduler_url).await;
         let stage_report = loop {
             attempt += 1;
-            let before = crate::census::executors(&cluster.scheduler_url).await;
             let result = run_watched(cluster, root, stage, &vars, options, progress, &mut counts, &before).await;
             let e = match result {
                 Ok(report) => break report,
@@ -299,7 +302,7 @@ pub async fn run_stages(
 
 /// How long a job may make no progress after an executor loss before it is
 /// cancelled (see [`crate::census::watchdog`]).
-pub const STALL_AFTER_LOSS: Duration = Duration::from_secs(45);
+pub const STALL_AFTER_LOSS: Duration = Duration::from_secs(30);
 
 /// Runs a stage with the stall watchdog beside it.
 #[allow(clippy::too_many_arguments)]
