@@ -227,3 +227,34 @@ pub async fn bench_dashboard(root: &StorageRoot, clients: usize, seconds: u64) -
     server.abort();
     Ok(())
 }
+
+/// Prints the latency of `n` trivial jobs (`SELECT 1`) submitted one after
+/// another on one session: Ballista's fixed cost per job (planning,
+/// scheduling, task launch, result fetch), the floor under every stage and
+/// every k-means pass.
+pub async fn bench_job(scheduler: Option<&str>, n: usize) -> Result<()> {
+    let cluster = crate::connect(scheduler, session_config(&[])?).await?;
+    // One warm-up job: connections, the first plan.
+    cluster.ctx.sql("SELECT 1").await?.collect().await?;
+    let mut ms = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let batches = cluster.ctx.sql("SELECT 1 AS one").await?.collect().await?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(
+            batches.iter().map(RecordBatch::num_rows).sum::<usize>() == 1,
+            "SELECT 1 gave no row"
+        );
+    }
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
+    println!(
+        "{n} trivial jobs on {}: mean {:.1} ms, p50 {:.1} ms, p99 {:.1} ms, min {:.1} ms",
+        scheduler.unwrap_or("a standalone Ballista"),
+        ms.iter().sum::<f64>() / n as f64,
+        pct(0.5),
+        pct(0.99),
+        ms[0]
+    );
+    Ok(())
+}

@@ -150,6 +150,15 @@ enum BenchCommand {
         #[arg(long)]
         scheduler: Option<String>,
     },
+    /// Latency of trivial jobs (`SELECT 1`): Ballista's fixed cost per job.
+    Job {
+        /// Ballista scheduler to submit to; standalone when absent.
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// Jobs to time.
+        #[arg(long, default_value_t = 50)]
+        n: usize,
+    },
     /// The dashboard's playlist API under concurrent clients on loopback:
     /// requests/s and latency percentiles.
     Dashboard {
@@ -257,6 +266,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 }
                 Ok(())
             }
+            BenchCommand::Job { scheduler, n } => moodflow::bench::bench_job(scheduler.as_deref(), n.max(1)).await,
             BenchCommand::Dashboard { root, clients, seconds } => {
                 moodflow::bench::bench_dashboard(&StorageRoot::parse(&root)?, clients, seconds).await
             }
@@ -390,6 +400,8 @@ async fn submit(file: &PathBuf, root: &str, scheduler: Option<&str>, conf: &[Str
     let cluster = connect(scheduler, session_config(&settings)?)
         .await
         .context("cannot start a Ballista session")?;
+    root.check_reachable(&cluster.ctx.runtime_env(), std::time::Duration::from_secs(30))
+        .await?;
     let outcome = run_job_atomically(&cluster.ctx, &root, &job, &vars).await?;
     print!("{}", render(&outcome.last_result, format)?);
     if format == Format::Table {
