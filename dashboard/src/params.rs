@@ -61,7 +61,7 @@ impl Params {
 }
 
 /// The filters of a mood's playlist.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PlaylistFilter {
     /// Only movies with this genre.
     pub genre: Option<String>,

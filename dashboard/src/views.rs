@@ -138,30 +138,13 @@ pub struct GenreCount {
     pub count: usize,
 }
 
-/// The filters as applied.
-#[derive(Debug, Clone, Serialize)]
-pub struct FilterEcho {
-    /// Genre.
-    pub genre: Option<String>,
-    /// First year.
-    pub year_min: Option<i32>,
-    /// Last year.
-    pub year_max: Option<i32>,
-    /// Minimum ratings.
-    pub min_ratings: u64,
-    /// Title search.
-    pub q: Option<String>,
-    /// Top-N.
-    pub limit: usize,
-}
-
 /// A mood's playlist.
 #[derive(Debug, Clone, Serialize)]
 pub struct Playlist {
     /// The mood.
     pub mood: MoodSummary,
-    /// The filters.
-    pub filters: FilterEcho,
+    /// The filters as applied.
+    pub filters: PlaylistFilter,
     /// Movies matching the filters (before Top-N).
     pub matching: usize,
     /// Genre counts under the other filters, most common first.
@@ -211,14 +194,7 @@ pub fn playlist(s: &Snapshot, e: &MoodEntry, f: &PlaylistFilter) -> Playlist {
         .collect();
     Playlist {
         mood: mood_summary(s, e),
-        filters: FilterEcho {
-            genre: f.genre.clone(),
-            year_min: f.year_min,
-            year_max: f.year_max,
-            min_ratings: f.min_ratings,
-            q: f.q.clone(),
-            limit: f.limit,
-        },
+        filters: f.clone(),
         matching: all.len(),
         genre_counts: counts,
         items,

@@ -192,3 +192,20 @@ where
     let runtime = moodflow_udfs::tokio_runtime().expect("tokio runtime");
     runtime.block_on(async { tokio::spawn(future).await.expect("test task panicked") })
 }
+
+/// Runs every stage of the pipeline on `cluster` with the default settings
+/// and no progress output.
+pub async fn run_pipeline(
+    cluster: &moodflow_udfs::Cluster,
+    root: &StorageRoot,
+) -> Result<moodflow::pipeline::RunReport, moodflow::pipeline::PipelineError> {
+    moodflow::pipeline::run_stages(
+        cluster,
+        root,
+        STAGES,
+        &std::collections::BTreeMap::new(),
+        &moodflow::pipeline::PipelineOptions::default(),
+        &moodflow::progress::Progress::new(true),
+    )
+    .await
+}

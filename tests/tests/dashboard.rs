@@ -50,16 +50,7 @@ pub fn pipeline_root() -> &'static Path {
                 .expect("generate");
                 let root = StorageRoot::parse(&path.to_string_lossy()).expect("root");
                 let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
-                run_stages(
-                    &cluster,
-                    &root,
-                    STAGES,
-                    &BTreeMap::new(),
-                    &PipelineOptions::default(),
-                    &Progress::new(true),
-                )
-                .await
-                .expect("pipeline");
+                moodflow_tests::run_pipeline(&cluster, &root).await.expect("pipeline");
             })
         })
         .join()

@@ -5,11 +5,8 @@
 //! pipeline uses, runs stages 01-06 on a standalone Ballista against the
 //! HDFS root, and runs the stage 11 checks there.
 
-use std::collections::BTreeMap;
-
 use moodflow::generate::{generate, GenerateOptions};
-use moodflow::pipeline::{run_stages, PipelineOptions, STAGES};
-use moodflow::progress::Progress;
+use moodflow::pipeline::STAGES;
 use moodflow_udfs::{session_config, standalone, StorageRoot};
 
 #[test]
@@ -51,16 +48,9 @@ fn pipeline_runs_against_a_real_namenode() {
                 root.write_file(&runtime, &rel, bytes).await.expect("upload");
             }
         }
-        let report = run_stages(
-            &cluster,
-            &root,
-            STAGES,
-            &BTreeMap::new(),
-            &PipelineOptions::default(),
-            &Progress::new(true),
-        )
-        .await
-        .expect("pipeline on HDFS");
+        let report = moodflow_tests::run_pipeline(&cluster, &root)
+            .await
+            .expect("pipeline on HDFS");
         assert_eq!(report.stages.len(), STAGES.len());
         let checks = moodflow::verify::verify(&root).await.expect("verify");
         assert!(checks.passed(), "{}", checks.render());

@@ -14,8 +14,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::ParquetReadOptions;
 use moodflow::generate::{generate, GenerateOptions};
 use moodflow::job::copy_target;
-use moodflow::pipeline::{run_stages, PipelineError, PipelineOptions, STAGES};
-use moodflow::progress::Progress;
+use moodflow::pipeline::{PipelineError, STAGES};
 use moodflow_tests::processes::ProcessCluster;
 use moodflow_udfs::{local_context, remote, session_config, standalone, StorageRoot};
 
@@ -113,10 +112,7 @@ fn separate_processes_give_the_standalone_outputs() {
         let local = standalone(session_config(&[]).expect("config"))
             .await
             .expect("standalone");
-        let options = PipelineOptions::default();
-        let quiet = Progress::new(true);
-        let none = BTreeMap::new();
-        run_stages(&local, &root_of(alone.path()), STAGES, &none, &options, &quiet)
+        moodflow_tests::run_pipeline(&local, &root_of(alone.path()))
             .await
             .expect("standalone run");
 
@@ -124,7 +120,7 @@ fn separate_processes_give_the_standalone_outputs() {
         let client = remote(&cluster.url, session_config(&[]).expect("config"))
             .await
             .expect("client");
-        let run = run_stages(&client, &root_of(spread.path()), STAGES, &none, &options, &quiet).await;
+        let run = moodflow_tests::run_pipeline(&client, &root_of(spread.path())).await;
         if let Err(e) = &run {
             panic!("cluster run failed: {e:?}\n{}", cluster.logs());
         }
@@ -168,17 +164,7 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
         let victim = cluster.executor_addrs[1].clone();
         let survivor = cluster.executor_addrs[0].clone();
         let run_root = root.clone();
-        let run = tokio::spawn(async move {
-            run_stages(
-                &client,
-                &run_root,
-                STAGES,
-                &BTreeMap::new(),
-                &PipelineOptions::default(),
-                &Progress::new(true),
-            )
-            .await
-        });
+        let run = tokio::spawn(async move { moodflow_tests::run_pipeline(&client, &run_root).await });
         // Kill when stage 01's first job has tasks running.
         let jobs = format!("{}/api/jobs", cluster.rest);
         for _ in 0..600 {
