@@ -188,7 +188,18 @@ fn main() -> ExitCode {
         }
     };
     // Run on a worker thread (big stack), not on the main thread.
-    let result = runtime.block_on(async { tokio::spawn(dispatch(cli.command)).await });
+    let result = runtime.block_on(async {
+        // The in-process executor listens for Ctrl-C (to leave its
+        // scheduler cleanly), which replaces the default of ending the
+        // process; end it here, as a user expects.
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("moodflow: interrupted");
+                std::process::exit(130);
+            }
+        });
+        tokio::spawn(dispatch(cli.command)).await
+    });
     match result.map_err(anyhow::Error::from).and_then(|r| r) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

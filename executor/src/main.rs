@@ -84,5 +84,6 @@ async fn serve() -> anyhow::Result<()> {
         memory_pool_size: a.memory_pool_size,
         heartbeat_interval_seconds: a.heartbeat_interval_seconds,
     })
-    .await
+    .await?;
+    Ok(())
 }

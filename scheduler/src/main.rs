@@ -56,5 +56,6 @@ async fn serve() -> anyhow::Result<()> {
         external_host: args.external_host,
         executor_timeout_seconds: args.executor_timeout_seconds,
     })
-    .await
+    .await?;
+    Ok(())
 }

@@ -11,12 +11,14 @@
 //! - [`codec`]: the physical extension codec that ships those operators;
 //! - [`rng`]: the small seeded generator behind the data and the seeding;
 //! - [`http`]: a minimal HTTP GET for health checks and the scheduler's REST API;
+//! - [`roles`]: the scheduler's and executor's configuration with all of the above;
 //! - [`session`]: the one function that builds a session with all of the above.
 
 pub mod codec;
 pub mod http;
 pub mod kmeans;
 pub mod rng;
+pub mod roles;
 pub mod session;
 pub mod storage;
 mod string_udf;

@@ -15,7 +15,6 @@
 use std::sync::Arc;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
-use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
@@ -111,6 +110,8 @@ pub struct Cluster {
     pub ctx: SessionContext,
     /// The scheduler's gRPC URL.
     pub scheduler_url: String,
+    /// The in-process executor's work dir, removed with the last clone.
+    work_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -125,30 +126,88 @@ impl Cluster {
     fn connect(scheduler_url: String, state: SessionState) -> Result<Self> {
         let ctx = SessionContext::new_with_state(state.upgrade_for_ballista(scheduler_url.clone())?);
         register_on_context(&ctx);
-        Ok(Self { ctx, scheduler_url })
+        Ok(Self {
+            ctx,
+            scheduler_url,
+            work_dir: None,
+        })
     }
 }
 
-/// An in-process Ballista scheduler and executor (as many task slots as
-/// `ballista.standalone.parallelism`), and a session on them.
+/// An in-process Ballista cluster and a session on it: moodflow's scheduler
+/// and one executor (as many task slots as `ballista.standalone.parallelism`)
+/// as tasks of this runtime, on loopback ports chosen at run time.
+///
+/// Not Ballista's own standalone mode: its in-process executor can only
+/// pull tasks, waiting up to 50 ms for each, which made every job cost
+/// about 100 ms and the pipeline latency-bound; these two talk gRPC with
+/// push scheduling, exactly as a real cluster does.
 pub async fn standalone(config: SessionConfig) -> Result<Cluster> {
+    use crate::roles::{run_executor, run_scheduler, ExecutorOptions, SchedulerOptions};
     let state = session_state(config)?;
-    let addr = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
-        .await
-        .map_err(|e| DataFusionError::Configuration(format!("cannot start the in-process scheduler: {e}")))?;
-    let url = format!("http://localhost:{}", addr.port());
-    // The scheduler is serving once it accepts a connection.
-    let scheduler = loop {
-        match SchedulerGrpcClient::connect(url.clone()).await {
-            Ok(client) => break client,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    };
     let slots = state.config().ballista_standalone_parallelism();
-    ballista_executor::new_standalone_executor_from_state(scheduler, slots, &state)
-        .await
-        .map_err(|e| DataFusionError::Configuration(format!("cannot start the in-process executor: {e}")))?;
-    Cluster::connect(url, state)
+    let port = free_port()?;
+    let scheduler = SchedulerOptions {
+        bind_host: "127.0.0.1".into(),
+        bind_port: port,
+        external_host: "127.0.0.1".into(),
+        executor_timeout_seconds: 30,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = run_scheduler(scheduler).await {
+            tracing::error!("in-process scheduler stopped: {e}");
+        }
+    });
+    let work = std::sync::Arc::new(
+        tempfile::Builder::new()
+            .prefix("moodflow-executor-")
+            .tempdir()
+            .map_err(|e| DataFusionError::Configuration(format!("cannot create the executor's work dir: {e}")))?,
+    );
+    let executor = ExecutorOptions {
+        bind_host: "127.0.0.1".into(),
+        external_host: Some("127.0.0.1".into()),
+        port: free_port()?,
+        grpc_port: free_port()?,
+        scheduler_host: "127.0.0.1".into(),
+        scheduler_port: port,
+        vcores: slots,
+        work_dir: Some(work.path().to_string_lossy().into_owned()),
+        memory_pool_size: None,
+        heartbeat_interval_seconds: 5,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = run_executor(executor).await {
+            tracing::error!("in-process executor stopped: {e}");
+        }
+    });
+    // Ready when the scheduler lists the executor.
+    let executors = format!("http://127.0.0.1:{port}/api/executors");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(r) = crate::http::get(&executors, std::time::Duration::from_secs(2)).await {
+            if r.status == 200 && r.body.contains("\"id\"") {
+                break;
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(DataFusionError::Configuration(format!(
+                "the in-process scheduler (port {port}) and executor did not start within 60 s"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut cluster = Cluster::connect(format!("http://127.0.0.1:{port}"), state)?;
+    cluster.work_dir = Some(work);
+    Ok(cluster)
+}
+
+/// A free loopback port (bound, then released for the server to take).
+fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| DataFusionError::Configuration(format!("no free loopback port: {e}")))
 }
 
 /// A session on the Ballista scheduler at `url` (`df://host:port`; the
