@@ -9,6 +9,7 @@
 //! - [`kmeans`]: distributed k-means as custom physical operators, its
 //!   driver (seeding, iterations, model selection by silhouette) and model;
 //! - [`codec`]: the physical extension codec that ships those operators;
+//! - [`netflix`]: the Netflix Prize rating files, parsed by byte-range splits;
 //! - [`rng`]: the small seeded generator behind the data and the seeding;
 //! - [`http`]: a minimal HTTP GET for health checks and the scheduler's REST API;
 //! - [`roles`]: the scheduler's and executor's configuration with all of the above;
@@ -17,6 +18,7 @@
 pub mod codec;
 pub mod http;
 pub mod kmeans;
+pub mod netflix;
 pub mod rng;
 pub mod roles;
 pub mod session;

@@ -1,0 +1,265 @@
+//! The Netflix Prize rating files (`combined_data_*.txt`): blocks of a
+//! `MovieID:` header line followed by `CustomerID,Rating,YYYY-MM-DD` lines.
+//!
+//! A large file is read as byte-range splits, the way Hadoop's line reader
+//! does it: a split owns every line that *starts* inside its range (the
+//! last one may run past the range's end), and a split that starts inside
+//! a block finds its MovieID by scanning back to the block's header. So
+//! every line is read exactly once whatever the split points, and the
+//! ratings are the same for 1 or 16 partitions. This is the parsing core;
+//! the table provider that plans the splits builds on it (issue 4).
+
+/// One rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rating {
+    /// Netflix movie id, from the block's header.
+    pub movie_id: i64,
+    /// Netflix customer id.
+    pub customer_id: i64,
+    /// 1 to 5 stars.
+    pub rating: u8,
+    /// Days since 1970-01-01.
+    pub date: i32,
+}
+
+/// A line that is not a header or a valid rating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// Byte offset of the line's first byte in the file (the line number
+    /// is computed from it only for the rare bad line; see [`line_number`]).
+    pub offset: usize,
+    /// The line without its line ending (lossy UTF-8).
+    pub raw: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The 1-based line number of the line starting at `offset`.
+pub fn line_number(data: &[u8], offset: usize) -> u64 {
+    data[..offset.min(data.len())].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
+/// The first line start at or after `start` that belongs to a split
+/// beginning at `start`: `start` itself when a line begins there.
+pub fn first_owned_line(data: &[u8], start: usize) -> usize {
+    if start == 0 || start > data.len() {
+        return start.min(data.len());
+    }
+    if data[start - 1] == b'\n' {
+        return start;
+    }
+    match data[start..].iter().position(|&b| b == b'\n') {
+        Some(i) => start + i + 1,
+        None => data.len(),
+    }
+}
+
+/// Strips `\r\n` or `\n` (and a lone trailing `\r`).
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// The MovieID of a `123:` header line.
+fn header(line: &[u8]) -> Option<i64> {
+    let digits = line.strip_suffix(b":")?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The MovieID in force at line start `pos`: the nearest header line
+/// before it.
+pub fn movie_before(data: &[u8], pos: usize) -> Option<i64> {
+    let mut end = pos;
+    while end > 0 {
+        // The line that ends at `end` (exclusive of its '\n' at end-1).
+        let line_end = end - 1;
+        let line_start = data[..line_end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if let Some(id) = header(trim_eol(&data[line_start..line_end])) {
+            return Some(id);
+        }
+        end = line_start;
+    }
+    None
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date, if it is a real date.
+fn days(date: &[u8]) -> Option<i32> {
+    if date.len() != 10 || date[4] != b'-' || date[7] != b'-' {
+        return None;
+    }
+    let num = |s: &[u8]| -> Option<i64> {
+        if s.iter().all(u8::is_ascii_digit) {
+            std::str::from_utf8(s).ok()?.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (y, m, d) = (num(&date[..4])?, num(&date[5..7])?, num(&date[8..])?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i32::try_from(era * 146_097 + doe - 719_468).ok()
+}
+
+fn rating_line(line: &[u8]) -> Result<(i64, u8, i32), String> {
+    let mut fields = line.split(|&b| b == b',');
+    let (Some(c), Some(r), Some(d), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
+        return Err("expected CustomerID,Rating,YYYY-MM-DD".into());
+    };
+    let customer = std::str::from_utf8(c)
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|&c| c > 0)
+        .ok_or("CustomerID is not a positive integer")?;
+    let rating = match r {
+        [b @ b'1'..=b'5'] => b - b'0',
+        _ => return Err("rating is not 1..5".into()),
+    };
+    let date = days(d).ok_or("date is not a valid YYYY-MM-DD")?;
+    Ok((customer, rating, date))
+}
+
+/// Parses the lines a split `[start, end)` owns, giving ratings to `ok` and
+/// malformed lines to `bad`.
+pub fn parse_split(data: &[u8], start: usize, end: usize, ok: &mut impl FnMut(Rating), bad: &mut impl FnMut(BadLine)) {
+    let end = end.min(data.len());
+    let mut pos = first_owned_line(data, start);
+    let mut movie = if pos < end { movie_before(data, pos) } else { None };
+    while pos < end {
+        let next = data[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len(), |i| pos + i + 1);
+        let line = trim_eol(&data[pos..next]);
+        if let Some(id) = header(line) {
+            movie = Some(id);
+        } else if !line.is_empty() {
+            let reject = |reason: String| BadLine {
+                offset: pos,
+                raw: String::from_utf8_lossy(line).into_owned(),
+                reason,
+            };
+            match (movie, rating_line(line)) {
+                (Some(movie_id), Ok((customer_id, rating, date))) => ok(Rating {
+                    movie_id,
+                    customer_id,
+                    rating,
+                    date,
+                }),
+                (None, _) => bad(reject("rating line before any MovieID: header".into())),
+                (_, Err(reason)) => bad(reject(reason)),
+            }
+        }
+        pos = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse_all(data: &[u8], cuts: &[usize]) -> (Vec<Rating>, Vec<BadLine>) {
+        let mut points = vec![0];
+        points.extend(cuts.iter().map(|&c| c.min(data.len())));
+        points.push(data.len());
+        points.sort_unstable();
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        for w in points.windows(2) {
+            parse_split(data, w[0], w[1], &mut |r| ok.push(r), &mut |b| bad.push(b));
+        }
+        (ok, bad)
+    }
+
+    const FILE: &str =
+        "1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n2:\n2059652,4,2005-09-05\nbad,line\n1209119,6,2004-01-01\n3:\n";
+
+    #[test]
+    fn whole_file() {
+        let (ok, bad) = parse_all(FILE.as_bytes(), &[]);
+        assert_eq!(ok.len(), 3);
+        assert_eq!(ok[2].movie_id, 2);
+        assert_eq!(ok[0].date, 13032, "2005-09-06");
+        let reasons: Vec<(u64, &str)> = bad
+            .iter()
+            .map(|b| (line_number(FILE.as_bytes(), b.offset), b.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![(6, "expected CustomerID,Rating,YYYY-MM-DD"), (7, "rating is not 1..5")]
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(days(b"1970-01-01"), Some(0));
+        assert_eq!(days(b"2000-02-29"), Some(11_016));
+        assert_eq!(days(b"1999-02-29"), None);
+        assert_eq!(days(b"2005-13-01"), None);
+        assert_eq!(days(b"2005-1-01"), None);
+    }
+
+    #[test]
+    fn a_rating_before_any_header_is_rejected() {
+        let (ok, bad) = parse_all(b"12,3,2005-01-01\n7:\n12,3,2005-01-01", &[]);
+        assert_eq!(ok.len(), 1);
+        assert_eq!(bad[0].reason, "rating line before any MovieID: header");
+    }
+
+    fn file() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            4 => (1u32..2_000_000, 1u8..6, 1999u32..2006, 1u32..13, 1u32..29)
+                .prop_map(|(c, r, y, m, d)| format!("{c},{r},{y}-{m:02}-{d:02}")),
+            1 => (1u32..20_000).prop_map(|m| format!("{m}:")),
+            1 => "[a-z0-9,:-]{0,12}",
+        ];
+        (
+            (1u32..20_000).prop_map(|m| format!("{m}:")),
+            proptest::collection::vec(line, 0..60),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(first, lines, crlf, trailing)| {
+                let eol = if crlf { "\r\n" } else { "\n" };
+                let mut s = std::iter::once(first).chain(lines).collect::<Vec<_>>().join(eol);
+                if trailing {
+                    s.push_str(eol);
+                }
+                s
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_points_give_the_same_rows(
+            text in file(),
+            cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..16),
+        ) {
+            let data = text.as_bytes();
+            let whole = parse_all(data, &[]);
+            let points: Vec<usize> = cuts.iter().map(|i| i.index(data.len() + 1)).collect();
+            prop_assert_eq!(parse_all(data, &points), whole);
+        }
+
+        #[test]
+        fn crlf_and_lf_give_the_same_rows(text in file()) {
+            let lf = text.replace("\r\n", "\n");
+            let crlf = lf.replace('\n', "\r\n");
+            let rows = |t: &str| parse_all(t.as_bytes(), &[]).0;
+            prop_assert_eq!(rows(&lf), rows(&crlf));
+        }
+    }
+}
