@@ -123,7 +123,7 @@ async fn job_line(url: &str, since_ms: u64) -> Option<String> {
         let id = run["job_id"].as_str().unwrap_or("");
         line.push_str(&format!(
             " · job {}: stage {}/{}",
-            &id[..id.len().min(7)],
+            id.chars().take(7).collect::<String>(),
             run["completed_stages"].as_u64().unwrap_or(0) + 1,
             run["num_stages"].as_u64().unwrap_or(0)
         ));

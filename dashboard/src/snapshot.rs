@@ -12,6 +12,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use moodflow_udfs::kmeans::model::{Model, Mood};
 use moodflow_udfs::text::normalize_text;
@@ -174,13 +175,25 @@ pub enum Loaded {
 /// The files whose change means a new run: the model and the tables the
 /// dashboard reads. Staging folders are not included, so a run in progress
 /// is seen only when it commits.
-pub async fn fingerprint(root: &StorageRoot, ctx: &SessionContext) -> Result<Vec<FileInfo>> {
-    let runtime = ctx.runtime_env();
-    let mut all = list_files(root, &runtime, "models/kmeans_model").await?;
+pub async fn fingerprint(root: &StorageRoot, runtime: &RuntimeEnv) -> Result<Vec<FileInfo>> {
+    let (model, tables) = listing(root, runtime).await?;
+    Ok(flatten(model, &tables))
+}
+
+/// The model's files and each table's files, in [`TABLES`] order.
+async fn listing(root: &StorageRoot, runtime: &RuntimeEnv) -> Result<(Vec<FileInfo>, Vec<Vec<FileInfo>>)> {
+    let model = list_files(root, runtime, "models/kmeans_model").await?;
+    let mut tables = Vec::with_capacity(TABLES.len());
     for (table, _) in TABLES {
-        all.extend(list_files(root, &runtime, &format!("curated/{table}")).await?);
+        tables.push(list_files(root, runtime, &format!("curated/{table}")).await?);
     }
-    Ok(all)
+    Ok((model, tables))
+}
+
+fn flatten(model: Vec<FileInfo>, tables: &[Vec<FileInfo>]) -> Vec<FileInfo> {
+    let mut all = model;
+    all.extend(tables.iter().flatten().cloned());
+    all
 }
 
 /// The label as a URL segment: "Dark Horror & Thriller" -> "dark-horror-thriller".
@@ -202,7 +215,10 @@ impl Snapshot {
     /// other (a model and tables of different runs) are an error.
     pub async fn load(root: &StorageRoot, damping: f64) -> Result<Loaded> {
         let ctx = local_context(session_config(&[])?)?;
-        let fingerprint = fingerprint(root, &ctx).await?;
+        // One listing serves the fingerprint, which tables exist and when
+        // each was written.
+        let (model_files, table_files) = listing(root, &ctx.runtime_env()).await?;
+        let fingerprint = flatten(model_files, &table_files);
         let runtime = ctx.runtime_env();
         let Some(model_bytes) = root.read_file(&runtime, MODEL_FILE).await? else {
             return Ok(Loaded::Empty(format!(
@@ -213,9 +229,8 @@ impl Snapshot {
         let model: Model = serde_json::from_slice(&model_bytes)
             .map_err(|e| DataFusionError::Execution(format!("{}: {e}", root.join(MODEL_FILE))))?;
         let mut present = Vec::new();
-        for (table, _) in TABLES {
-            let files = list_files(root, &runtime, &format!("curated/{table}")).await?;
-            if has_parquet(&files) {
+        for ((table, _), files) in TABLES.iter().zip(&table_files) {
+            if has_parquet(files) {
                 register(&ctx, root, table, &format!("curated/{table}")).await?;
                 present.push(*table);
             }
@@ -243,7 +258,7 @@ impl Snapshot {
         let mut genres: Vec<String> = movies.iter().flat_map(|m| m.genres.iter().cloned()).collect();
         genres.sort();
         genres.dedup();
-        let tables = table_status(&ctx, root, &present).await?;
+        let tables = table_status(&ctx, root, &present, &table_files).await?;
         let bridge = if present.contains(&"title_bridge") && present.contains(&"nf_movies_meta") {
             Some(BridgeStatus {
                 bridged: count(&ctx, "title_bridge").await?,
@@ -444,6 +459,17 @@ async fn read_movies(ctx: &SessionContext, with_text: bool) -> Result<Vec<Movie>
 
 fn check_consistent(movies: &[Movie], model: &Model) -> Result<()> {
     let dim = model.features.len();
+    // The views index moods and centroid coordinates by cluster and feature.
+    let well_formed = model.moods.len() == model.centroids.len()
+        && model.moods.iter().enumerate().all(|(i, m)| m.cluster == i)
+        && model.centroids.iter().all(|c| c.len() == dim);
+    if !well_formed {
+        return Err(DataFusionError::Execution(format!(
+            "model.json is inconsistent: {} centroids, {} moods, {dim} features",
+            model.centroids.len(),
+            model.moods.len()
+        )));
+    }
     for m in movies {
         let mood = model.moods.get(m.cluster);
         if mood.is_none_or(|mood| mood.cluster != m.cluster) || m.features.len() != dim {
@@ -561,11 +587,15 @@ fn rank_moods(model: &Model, movies: &[Movie]) -> Vec<MoodEntry> {
     moods
 }
 
-async fn table_status(ctx: &SessionContext, root: &StorageRoot, present: &[&str]) -> Result<Vec<TableStatus>> {
+async fn table_status(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+    present: &[&str],
+    table_files: &[Vec<FileInfo>],
+) -> Result<Vec<TableStatus>> {
     let runtime = ctx.runtime_env();
     let mut out = Vec::new();
-    for (table, stage) in TABLES {
-        let files = list_files(root, &runtime, &format!("curated/{table}")).await?;
+    for ((table, stage), files) in TABLES.iter().zip(table_files) {
         let rows = if present.contains(table) {
             Some(count(ctx, table).await?)
         } else {

@@ -4,6 +4,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use datafusion::execution::runtime_env::RuntimeEnv;
 use moodflow_udfs::{local_context, session_config, StorageRoot};
 
 use crate::error::Problem;
@@ -36,20 +37,22 @@ struct Current {
 pub struct AppState {
     settings: Arc<Settings>,
     current: Arc<RwLock<Current>>,
+    /// The object stores the watcher lists with, made once: a new one per
+    /// check would open a new HDFS or S3 client every few seconds.
+    runtime: Arc<RuntimeEnv>,
 }
 
 impl AppState {
     /// Loads the root's outputs (an empty state when there are none).
     pub async fn load(settings: Settings) -> datafusion::common::Result<Self> {
         let loaded = Snapshot::load(&settings.root, settings.damping).await?;
+        let runtime = local_context(session_config(&[])?)?.runtime_env();
         let seen = match &loaded {
             Loaded::Ready(s) => s.fingerprint.clone(),
-            Loaded::Empty(_) => {
-                let ctx = local_context(session_config(&[])?)?;
-                fingerprint(&settings.root, &ctx).await?
-            }
+            Loaded::Empty(_) => fingerprint(&settings.root, &runtime).await?,
         };
         Ok(Self {
+            runtime,
             settings: Arc::new(settings),
             current: Arc::new(RwLock::new(Current {
                 loaded: Arc::new(loaded),
@@ -94,7 +97,7 @@ impl AppState {
     /// is still committing is not read half-way), loads them. Returns
     /// whether a new snapshot went on show.
     pub async fn refresh(&self, previous: &mut Option<Vec<FileInfo>>) -> bool {
-        let files = match local_context_fingerprint(&self.settings.root).await {
+        let files = match fingerprint(&self.settings.root, &self.runtime).await {
             Ok(f) => f,
             Err(e) => {
                 self.set_error(format!("cannot list {}: {e}", self.settings.root));
@@ -145,11 +148,6 @@ impl AppState {
             }
         })
     }
-}
-
-async fn local_context_fingerprint(root: &StorageRoot) -> datafusion::common::Result<Vec<FileInfo>> {
-    let ctx = local_context(session_config(&[])?)?;
-    fingerprint(root, &ctx).await
 }
 
 /// Waits for the watcher to settle: used by tests, which cannot wait for a

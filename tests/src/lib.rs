@@ -193,16 +193,17 @@ where
     runtime.block_on(async { tokio::spawn(future).await.expect("test task panicked") })
 }
 
-/// Runs every stage of the pipeline on `cluster` with the default settings
+/// Runs `stages` of the pipeline on `cluster` with the default settings
 /// and no progress output.
 pub async fn run_pipeline(
     cluster: &moodflow_udfs::Cluster,
     root: &StorageRoot,
+    stages: &[moodflow::pipeline::Stage],
 ) -> Result<moodflow::pipeline::RunReport, moodflow::pipeline::PipelineError> {
     moodflow::pipeline::run_stages(
         cluster,
         root,
-        STAGES,
+        stages,
         &std::collections::BTreeMap::new(),
         &moodflow::pipeline::PipelineOptions::default(),
         &moodflow::progress::Progress::new(true),

@@ -50,7 +50,9 @@ pub fn pipeline_root() -> &'static Path {
                 .expect("generate");
                 let root = StorageRoot::parse(&path.to_string_lossy()).expect("root");
                 let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
-                moodflow_tests::run_pipeline(&cluster, &root).await.expect("pipeline");
+                moodflow_tests::run_pipeline(&cluster, &root, STAGES)
+                    .await
+                    .expect("pipeline");
             })
         })
         .join()

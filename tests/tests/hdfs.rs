@@ -48,7 +48,7 @@ fn pipeline_runs_against_a_real_namenode() {
                 root.write_file(&runtime, &rel, bytes).await.expect("upload");
             }
         }
-        let report = moodflow_tests::run_pipeline(&cluster, &root)
+        let report = moodflow_tests::run_pipeline(&cluster, &root, STAGES)
             .await
             .expect("pipeline on HDFS");
         assert_eq!(report.stages.len(), STAGES.len());

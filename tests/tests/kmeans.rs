@@ -179,7 +179,7 @@ fn chosen_k_cost_is_near_the_best_of_ten_single_node_restarts_on_real_movielens(
         return;
     };
     block_on(async move {
-        use moodflow::pipeline::{run_stages, PipelineOptions, STAGES};
+        use moodflow::pipeline::STAGES;
         let dir = tempfile::tempdir().expect("tmp");
         let raw = dir.path().join("raw/movielens");
         std::fs::create_dir_all(&raw).expect("raw dir");
@@ -193,16 +193,9 @@ fn chosen_k_cost_is_near_the_best_of_ten_single_node_restarts_on_real_movielens(
         }
         let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
         let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
-        run_stages(
-            &cluster,
-            &root,
-            &STAGES[..5],
-            &Default::default(),
-            &PipelineOptions::default(),
-            &moodflow::progress::Progress::new(true),
-        )
-        .await
-        .expect("stages 01-05");
+        moodflow_tests::run_pipeline(&cluster, &root, &STAGES[..5])
+            .await
+            .expect("stages 01-05");
         let model = moodflow::pipeline::read_model(&cluster.ctx, &root)
             .await
             .expect("read")

@@ -10,8 +10,7 @@ use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use moodflow::generate::{generate, GenerateOptions};
 use moodflow::job::Job;
-use moodflow::pipeline::{read_model, run_job_atomically, run_stages, PipelineOptions, STAGES};
-use moodflow::progress::Progress;
+use moodflow::pipeline::{read_model, run_job_atomically, STAGES};
 use moodflow_udfs::kmeans::math::Centroids;
 use moodflow_udfs::kmeans::train::load_features;
 use moodflow_udfs::text::{normalize_text, split_title_year, title_key};
@@ -77,16 +76,9 @@ async fn generated_pipeline() {
     .expect("generate");
     let root = StorageRoot::parse(&root_path.to_string_lossy()).expect("root");
     let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
-    let report = run_stages(
-        &cluster,
-        &root,
-        STAGES,
-        &BTreeMap::new(),
-        &PipelineOptions::default(),
-        &Progress::new(true),
-    )
-    .await
-    .expect("pipeline");
+    let report = moodflow_tests::run_pipeline(&cluster, &root, STAGES)
+        .await
+        .expect("pipeline");
     let reader = local_context(session_config(&[]).expect("config")).expect("ctx");
 
     // Stage 01: every valid row kept, every corrupt one rejected.
@@ -287,16 +279,9 @@ async fn failed_stage() {
     let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
     let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
     let ctx = &cluster.ctx;
-    run_stages(
-        &cluster,
-        &root,
-        &STAGES[..1],
-        &BTreeMap::new(),
-        &PipelineOptions::default(),
-        &Progress::new(true),
-    )
-    .await
-    .expect("stage 01");
+    moodflow_tests::run_pipeline(&cluster, &root, &STAGES[..1])
+        .await
+        .expect("stage 01");
     let table = dir.path().join("curated/movielens_movies");
     let listing = |p: &Path| -> BTreeSet<String> {
         // A folder that does not exist lists as empty.

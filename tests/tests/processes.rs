@@ -112,7 +112,7 @@ fn separate_processes_give_the_standalone_outputs() {
         let local = standalone(session_config(&[]).expect("config"))
             .await
             .expect("standalone");
-        moodflow_tests::run_pipeline(&local, &root_of(alone.path()))
+        moodflow_tests::run_pipeline(&local, &root_of(alone.path()), STAGES)
             .await
             .expect("standalone run");
 
@@ -120,7 +120,7 @@ fn separate_processes_give_the_standalone_outputs() {
         let client = remote(&cluster.url, session_config(&[]).expect("config"))
             .await
             .expect("client");
-        let run = moodflow_tests::run_pipeline(&client, &root_of(spread.path())).await;
+        let run = moodflow_tests::run_pipeline(&client, &root_of(spread.path()), STAGES).await;
         if let Err(e) = &run {
             panic!("cluster run failed: {e:?}\n{}", cluster.logs());
         }
@@ -164,7 +164,7 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
         let victim = cluster.executor_addrs[1].clone();
         let survivor = cluster.executor_addrs[0].clone();
         let run_root = root.clone();
-        let run = tokio::spawn(async move { moodflow_tests::run_pipeline(&client, &run_root).await });
+        let run = tokio::spawn(async move { moodflow_tests::run_pipeline(&client, &run_root, STAGES).await });
         // Kill when stage 01's first job has tasks running.
         let jobs = format!("{}/api/jobs", cluster.rest);
         for _ in 0..600 {

@@ -1,12 +1,9 @@
 //! Stage 01 on the real ml-latest-small files from the shared data folder
 //! (skipped when absent): with their CRLF endings and again converted to LF.
 
-use std::collections::BTreeMap;
-
 use datafusion::arrow::array::AsArray;
 use datafusion::prelude::ParquetReadOptions;
-use moodflow::pipeline::{run_stages, PipelineOptions, STAGES};
-use moodflow::progress::Progress;
+use moodflow::pipeline::STAGES;
 use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
 
 async fn run_stage01(line_ending_lf: bool) {
@@ -32,16 +29,9 @@ async fn run_stage01(line_ending_lf: bool) {
     }
     let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
     let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
-    let report = run_stages(
-        &cluster,
-        &root,
-        &STAGES[..1],
-        &BTreeMap::new(),
-        &PipelineOptions::default(),
-        &Progress::new(true),
-    )
-    .await
-    .expect("stage 01");
+    let report = moodflow_tests::run_pipeline(&cluster, &root, &STAGES[..1])
+        .await
+        .expect("stage 01");
     let s = &report.stages[0];
     assert_eq!(s.written["movielens_ratings"], 100_836);
     assert_eq!(s.written["movielens_movies"], 9_742);
