@@ -1,10 +1,14 @@
-//! The physical extension codec: moodflow's own plan nodes on the wire,
-//! with Ballista's codec kept in the chain for everything else (shuffle
-//! writers and readers, and through it DataFusion's default codec).
+//! The extension codecs: moodflow's own plan nodes and tables on the wire,
+//! with Ballista's codecs kept in the chain for everything else (shuffle
+//! writers and readers, cache nodes, file formats, and through them
+//! DataFusion's default codecs).
 //!
-//! Installed on the client, the scheduler and every executor by
-//! [`crate::session::session_config`], so a plan that carries a k-means
-//! operator can be planned on one process and run on another.
+//! [`MoodflowPhysicalCodec`] ships the k-means operators and the Netflix
+//! scan from the client or scheduler to the executors;
+//! [`MoodflowLogicalCodec`] ships the Netflix tables in a logical plan from
+//! the client to the scheduler, which plans their splits. Both are
+//! installed by [`crate::session::session_config`] and
+//! [`crate::roles`], so every process can encode and decode them.
 //!
 //! A moodflow node is encoded as [`MAGIC`] followed by JSON. The magic
 //! starts with a zero byte, which no protobuf message can start with (field
@@ -14,15 +18,24 @@
 
 use std::sync::Arc;
 
+use ballista_core::serde::BallistaLogicalExtensionCodec;
 use ballista_core::serde::BallistaPhysicalExtensionCodec;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
 use datafusion::common::{internal_err, DataFusionError, Result};
+use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::kmeans::exec::{AssignMode, KMeansAssignExec, KMeansMergeExec};
 use crate::kmeans::math::{Centroids, SilhouetteStats};
+use crate::netflix::exec::{NetflixScanExec, ScanSpec};
+use crate::netflix::table::{NetflixTable, TableSpec};
 
 /// Prefix of every moodflow node.
 pub const MAGIC: &[u8] = b"\0moodflow/1\0";
@@ -41,6 +54,7 @@ enum WireNode {
         k: usize,
         dim: usize,
     },
+    NetflixScan(ScanSpec),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -77,6 +91,9 @@ fn to_wire(node: &dyn ExecutionPlan) -> Option<WireNode> {
             silhouette,
         });
     }
+    if let Some(scan) = node.downcast_ref::<NetflixScanExec>() {
+        return Some(WireNode::NetflixScan(scan.spec().clone()));
+    }
     node.downcast_ref::<KMeansMergeExec>()
         .map(|merge| WireNode::KMeansMerge {
             k: merge.k(),
@@ -85,6 +102,12 @@ fn to_wire(node: &dyn ExecutionPlan) -> Option<WireNode> {
 }
 
 fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
+    if let WireNode::NetflixScan(spec) = node {
+        if !inputs.is_empty() {
+            return internal_err!("a Netflix scan takes no input, got {}", inputs.len());
+        }
+        return Ok(Arc::new(NetflixScanExec::try_new(spec)?));
+    }
     let [input] = inputs else {
         return internal_err!("a moodflow k-means node takes one input, got {}", inputs.len());
     };
@@ -109,6 +132,7 @@ fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dy
             Arc::new(KMeansAssignExec::new(input, key_column, column, centroids, mode))
         }
         WireNode::KMeansMerge { k, dim } => Arc::new(KMeansMergeExec::new(input, k, dim)),
+        WireNode::NetflixScan(_) => unreachable!("handled above"),
     })
 }
 
@@ -150,5 +174,70 @@ impl PhysicalExtensionCodec for MoodflowPhysicalCodec {
             }
             None => self.ballista.try_encode(node, buf, proto_converter),
         }
+    }
+}
+
+/// Every moodflow table, as it travels in a logical plan.
+#[derive(Debug, Serialize, Deserialize)]
+enum WireTable {
+    Netflix(TableSpec),
+}
+
+/// moodflow's tables first, then Ballista's logical codec for the rest.
+#[derive(Debug, Default)]
+pub struct MoodflowLogicalCodec {
+    ballista: BallistaLogicalExtensionCodec,
+}
+
+impl LogicalExtensionCodec for MoodflowLogicalCodec {
+    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
+        self.ballista.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        match buf.strip_prefix(MAGIC) {
+            Some(json) => {
+                let table: WireTable = serde_json::from_slice(json)
+                    .map_err(|e| DataFusionError::Internal(format!("cannot decode moodflow table {table_ref}: {e}")))?;
+                match table {
+                    WireTable::Netflix(spec) => Ok(Arc::new(NetflixTable::new(spec))),
+                }
+            }
+            None => self.ballista.try_decode_table_provider(buf, table_ref, schema, ctx),
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        match node.downcast_ref::<NetflixTable>() {
+            Some(table) => {
+                buf.extend_from_slice(MAGIC);
+                serde_json::to_writer(buf, &WireTable::Netflix(table.spec().clone()))
+                    .map_err(|e| DataFusionError::Internal(format!("cannot encode moodflow table {table_ref}: {e}")))
+            }
+            None => self.ballista.try_encode_table_provider(table_ref, node, buf),
+        }
+    }
+
+    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
+        self.ballista.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> Result<()> {
+        self.ballista.try_encode_file_format(buf, node)
     }
 }

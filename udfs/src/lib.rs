@@ -8,8 +8,9 @@
 //! - [`storage`]: storage roots and the object-store registry (local, HDFS, S3);
 //! - [`kmeans`]: distributed k-means as custom physical operators, its
 //!   driver (seeding, iterations, model selection by silhouette) and model;
-//! - [`codec`]: the physical extension codec that ships those operators;
-//! - [`netflix`]: the Netflix Prize rating files, parsed by byte-range splits;
+//! - [`codec`]: the extension codecs that ship those operators and tables;
+//! - [`netflix`]: the Netflix Prize files as SQL tables (`STORED AS
+//!   NETFLIX_RATINGS` / `NETFLIX_TITLES`), read by byte-range splits;
 //! - [`rng`]: the small seeded generator behind the data and the seeding;
 //! - [`http`]: a minimal HTTP GET for health checks and the scheduler's REST API;
 //! - [`roles`]: the scheduler's and executor's configuration with all of the above;

@@ -16,7 +16,7 @@ use ballista_scheduler::scheduler_process::start_server;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionConfig;
 
-use crate::codec::MoodflowPhysicalCodec;
+use crate::codec::{MoodflowLogicalCodec, MoodflowPhysicalCodec};
 use crate::kmeans::exec::ExecutorName;
 
 /// Where the scheduler listens and how it names itself.
@@ -44,8 +44,10 @@ pub fn scheduler_config(opts: &SchedulerOptions) -> SchedulerConfig {
         expire_dead_executor_interval_seconds: (opts.executor_timeout_seconds / 2).clamp(1, 15),
         ..SchedulerConfig::default()
     };
-    // moodflow's plan nodes (k-means), with Ballista's codec in the chain.
+    // moodflow's plan nodes (k-means, Netflix scans) and tables (Netflix),
+    // with Ballista's codecs in the chain.
     config.override_physical_codec = Some(Arc::new(MoodflowPhysicalCodec::default()));
+    config.override_logical_codec = Some(Arc::new(MoodflowLogicalCodec::default()));
     config.override_session_builder = Some(Arc::new(|c: SessionConfig| crate::session_state(c)));
     config.override_config_producer = Some(Arc::new(|| {
         // The settings have no user input here, so this cannot fail; fall
@@ -110,7 +112,7 @@ pub fn executor_config(opts: &ExecutorOptions) -> Result<ExecutorProcessConfig> 
         executor_heartbeat_interval_seconds: opts.heartbeat_interval_seconds.max(1),
         ..ExecutorProcessConfig::default()
     };
-    // Decodes moodflow's plan nodes (k-means), then Ballista's.
+    // Decodes moodflow's plan nodes (k-means, Netflix scans), then Ballista's.
     config.override_physical_codec = Some(Arc::new(MoodflowPhysicalCodec::default()));
     config.override_function_registry = Some(Arc::new(BallistaFunctionRegistry::from(&state)));
     // The executor's name rides in every task's session config, so

@@ -22,7 +22,8 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::codec::MoodflowPhysicalCodec;
+use crate::codec::{MoodflowLogicalCodec, MoodflowPhysicalCodec};
+use crate::netflix::{FileKind, NetflixTableFactory};
 use crate::storage::MoodflowObjectStores;
 use crate::text::{NormalizeText, ReleaseYear, TitleKey, TitleWithoutYear};
 use crate::vader::udf::{VaderCompound, VaderScores};
@@ -61,6 +62,19 @@ pub fn register_udfs(registry: &mut dyn FunctionRegistry) -> Result<()> {
     Ok(())
 }
 
+/// `STORED AS NETFLIX_RATINGS` and `STORED AS NETFLIX_TITLES`.
+pub fn register_table_factories(state: &mut SessionState) {
+    let factories = state.table_factories_mut();
+    factories.insert(
+        "NETFLIX_RATINGS".into(),
+        Arc::new(NetflixTableFactory::new(FileKind::Ratings)),
+    );
+    factories.insert(
+        "NETFLIX_TITLES".into(),
+        Arc::new(NetflixTableFactory::new(FileKind::Titles)),
+    );
+}
+
 /// Ballista-ready session configuration with moodflow's settings; `settings`
 /// are `key=value` pairs such as `--conf` gives (`datafusion.…` or
 /// `ballista.…` keys).
@@ -68,7 +82,8 @@ pub fn session_config(settings: &[(String, String)]) -> Result<SessionConfig> {
     // `new_with_ballista` also turns on the information schema.
     let mut config = SessionConfig::new_with_ballista()
         .with_ballista_job_name("moodflow")
-        .with_ballista_physical_extension_codec(Arc::new(MoodflowPhysicalCodec::default()));
+        .with_ballista_physical_extension_codec(Arc::new(MoodflowPhysicalCodec::default()))
+        .with_ballista_logical_extension_codec(Arc::new(MoodflowLogicalCodec::default()));
     // DataFusion 55's leaf-expression pushdown renames struct field accesses
     // under an aggregate (`avg(s['compound'])`) to `__datafusion_extracted_N`
     // columns whose qualified names do not survive the logical plan's trip
@@ -99,6 +114,7 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
         .with_default_features()
         .build();
     register_udfs(&mut state)?;
+    register_table_factories(&mut state);
     Ok(state)
 }
 

@@ -1,13 +1,10 @@
-//! The Netflix Prize rating files (`combined_data_*.txt`): blocks of a
-//! `MovieID:` header line followed by `CustomerID,Rating,YYYY-MM-DD` lines.
+//! The parsing core of the Netflix Prize rating files: pure functions over
+//! bytes, shared by the streaming reader ([`super::exec`]) and the tests.
 //!
-//! A large file is read as byte-range splits, the way Hadoop's line reader
-//! does it: a split owns every line that *starts* inside its range (the
-//! last one may run past the range's end), and a split that starts inside
-//! a block finds its MovieID by scanning back to the block's header. So
-//! every line is read exactly once whatever the split points, and the
-//! ratings are the same for 1 or 16 partitions. This is the parsing core;
-//! the table provider that plans the splits builds on it (issue 4).
+//! A split `[start, end)` owns every line that *starts* inside its range
+//! (the last one may run past the range's end), and a split that starts
+//! inside a block finds its MovieID by scanning back to the block's header.
+//! So every line is read exactly once whatever the split points.
 
 /// One rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +52,7 @@ pub fn first_owned_line(data: &[u8], start: usize) -> usize {
 }
 
 /// Strips `\r\n` or `\n` (and a lone trailing `\r`).
-fn trim_eol(line: &[u8]) -> &[u8] {
+pub fn trim_eol(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -132,6 +129,39 @@ fn rating_line(line: &[u8]) -> Result<(i64, u8, i32), String> {
     Ok((customer, rating, date))
 }
 
+/// What one line of a rating file is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineKind {
+    /// A `MovieID:` header, a blank line: nothing to emit.
+    Skip,
+    /// A valid rating under the current header.
+    Rating(Rating),
+    /// A malformed line, with the reason.
+    Bad(String),
+}
+
+/// Classifies one line (without its line ending), updating the MovieID in
+/// force when it is a header.
+pub fn parse_line(line: &[u8], movie: &mut Option<i64>) -> LineKind {
+    if let Some(id) = header(line) {
+        *movie = Some(id);
+        return LineKind::Skip;
+    }
+    if line.is_empty() {
+        return LineKind::Skip;
+    }
+    match (*movie, rating_line(line)) {
+        (Some(movie_id), Ok((customer_id, rating, date))) => LineKind::Rating(Rating {
+            movie_id,
+            customer_id,
+            rating,
+            date,
+        }),
+        (None, _) => LineKind::Bad("rating line before any MovieID: header".into()),
+        (_, Err(reason)) => LineKind::Bad(reason),
+    }
+}
+
 /// Parses the lines a split `[start, end)` owns, giving ratings to `ok` and
 /// malformed lines to `bad`.
 pub fn parse_split(data: &[u8], start: usize, end: usize, ok: &mut impl FnMut(Rating), bad: &mut impl FnMut(BadLine)) {
@@ -144,24 +174,14 @@ pub fn parse_split(data: &[u8], start: usize, end: usize, ok: &mut impl FnMut(Ra
             .position(|&b| b == b'\n')
             .map_or(data.len(), |i| pos + i + 1);
         let line = trim_eol(&data[pos..next]);
-        if let Some(id) = header(line) {
-            movie = Some(id);
-        } else if !line.is_empty() {
-            let reject = |reason: String| BadLine {
+        match parse_line(line, &mut movie) {
+            LineKind::Skip => {}
+            LineKind::Rating(r) => ok(r),
+            LineKind::Bad(reason) => bad(BadLine {
                 offset: pos,
                 raw: String::from_utf8_lossy(line).into_owned(),
                 reason,
-            };
-            match (movie, rating_line(line)) {
-                (Some(movie_id), Ok((customer_id, rating, date))) => ok(Rating {
-                    movie_id,
-                    customer_id,
-                    rating,
-                    date,
-                }),
-                (None, _) => bad(reject("rating line before any MovieID: header".into())),
-                (_, Err(reason)) => bad(reject(reason)),
-            }
+            }),
         }
         pos = next;
     }

@@ -1,0 +1,708 @@
+//! [`NetflixScanExec`]: the physical scan of Netflix Prize files, one output
+//! partition per group of byte ranges, run on the executors.
+//!
+//! A ratings range is streamed in chunks (never the whole split in memory):
+//! the reader first finds the range's first owned line (one small read
+//! around `start`) and the MovieID in force there (reads backwards from
+//! that line until a header line is found), then parses whole lines with
+//! [`super::parse::parse_line`] until the first line that starts at or
+//! after `end`. Line numbers cost a count of the newlines before the range,
+//! so they are computed only when the range holds a malformed line.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, Date32Builder, Int32Builder, Int64Builder, Int8Builder, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{exec_datafusion_err, internal_err, DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, ReplaceChildrenOptions};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::{Deserialize, Serialize};
+
+use super::parse::{self, LineKind};
+use super::titles::{self, Encoding, TitleLine};
+
+/// Which kind of Netflix Prize file a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileKind {
+    /// `combined_data_*.txt` / `mv_*.txt`: `MovieID:` blocks of ratings.
+    Ratings,
+    /// `movie_titles.csv` / `.txt`.
+    Titles,
+}
+
+/// Which rows a scan emits: a pushed-down `reason IS NULL` or
+/// `reason IS NOT NULL` filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RowFilter {
+    /// Valid rows and rejects.
+    All,
+    /// Valid rows only (`reason IS NULL`).
+    Valid,
+    /// Rejects only (`reason IS NOT NULL`).
+    Rejects,
+}
+
+impl RowFilter {
+    fn valid(self) -> bool {
+        self != Self::Rejects
+    }
+    fn rejects(self) -> bool {
+        self != Self::Valid
+    }
+}
+
+/// A byte range `[start, end)` of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRange {
+    /// Object-store path of the file.
+    pub path: String,
+    /// The file's size.
+    pub size: u64,
+    /// First byte of the range.
+    pub start: u64,
+    /// One past the last byte of the range.
+    pub end: u64,
+}
+
+/// Everything a scan needs, planned on the scheduler and shipped to the
+/// executors as is (see [`crate::codec`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanSpec {
+    /// What the files hold.
+    pub kind: FileKind,
+    /// The object store, `file://` or `hdfs://nn:8020`.
+    pub store_url: String,
+    /// The ranges each output partition reads, in order.
+    pub partitions: Vec<Vec<FileRange>>,
+    /// Output columns, as indices into the full schema.
+    pub projection: Option<Vec<usize>>,
+    /// Which rows to emit.
+    pub rows: RowFilter,
+    /// How titles are decoded.
+    pub encoding: Encoding,
+    /// Bytes fetched per read (small in tests, to put chunk boundaries
+    /// everywhere).
+    pub chunk_bytes: u64,
+}
+
+/// Default bytes per read: large enough that a read is cheap on HDFS or
+/// S3, small enough that a task's memory stays flat.
+pub const DEFAULT_CHUNK_BYTES: u64 = 8 << 20;
+
+/// The columns every Netflix table ends with: where a reject came from.
+fn reject_fields() -> [Field; 4] {
+    [
+        Field::new("file", DataType::Utf8, true),
+        Field::new("line", DataType::Int64, true),
+        Field::new("raw_line", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, true),
+    ]
+}
+
+/// The full schema of a scan of `kind`: the parsed columns (null in a
+/// reject), then `file`, `line`, `raw_line`, `reason` (null in a valid row).
+pub fn full_schema(kind: FileKind) -> SchemaRef {
+    let mut fields = match kind {
+        FileKind::Ratings => vec![
+            Field::new("movie_id", DataType::Int64, true),
+            Field::new("customer_id", DataType::Int64, true),
+            Field::new("rating", DataType::Int8, true),
+            Field::new("date", DataType::Date32, true),
+        ],
+        FileKind::Titles => vec![
+            Field::new("movie_id", DataType::Int64, true),
+            Field::new("year", DataType::Int32, true),
+            Field::new("title", DataType::Utf8, true),
+        ],
+    };
+    fields.extend(reject_fields());
+    Arc::new(Schema::new(fields))
+}
+
+/// Scans Netflix Prize files by byte range.
+#[derive(Debug)]
+pub struct NetflixScanExec {
+    spec: Arc<ScanSpec>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl NetflixScanExec {
+    /// A scan of `spec`; fails when the projection is out of range.
+    pub fn try_new(spec: ScanSpec) -> Result<Self> {
+        let full = full_schema(spec.kind);
+        let schema = match &spec.projection {
+            Some(p) => Arc::new(full.project(p)?),
+            None => full,
+        };
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(spec.partitions.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Ok(Self {
+            spec: Arc::new(spec),
+            schema,
+            properties,
+        })
+    }
+
+    /// What the scan reads.
+    pub fn spec(&self) -> &ScanSpec {
+        &self.spec
+    }
+}
+
+impl DisplayAs for NetflixScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let ranges: usize = self.spec.partitions.iter().map(Vec::len).sum();
+        write!(
+            f,
+            "NetflixScanExec: kind={:?}, partitions={}, ranges={ranges}, rows={:?}",
+            self.spec.kind,
+            self.spec.partitions.len(),
+            self.spec.rows
+        )
+    }
+}
+
+impl ExecutionPlan for NetflixScanExec {
+    fn name(&self) -> &str {
+        "NetflixScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !children.is_empty() {
+            return internal_err!("NetflixScanExec is a leaf, got {} children", children.len());
+        }
+        Ok(self)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(datafusion::physical_plan::execution_plan::ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        // Ballista may run a task with a partition of an empty scan.
+        let ranges = self.spec.partitions.get(partition).cloned().unwrap_or_default();
+        let store = context
+            .runtime_env()
+            .object_store(ObjectStoreUrl::parse(&self.spec.store_url)?)?;
+        let reader = PartitionReader {
+            store,
+            spec: Arc::clone(&self.spec),
+            schema: Arc::clone(&self.schema),
+            ranges: ranges.into(),
+            current: None,
+            pending: VecDeque::new(),
+            batch_size: context.session_config().batch_size().max(1),
+        };
+        let stream =
+            futures::stream::try_unfold(reader, |mut r| async move { Ok(r.next_batch().await?.map(|b| (b, r))) });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            stream,
+        )))
+    }
+}
+
+/// Reads one output partition's ranges in order.
+struct PartitionReader {
+    store: Arc<dyn ObjectStore>,
+    spec: Arc<ScanSpec>,
+    schema: SchemaRef,
+    ranges: VecDeque<FileRange>,
+    current: Option<RangeReader>,
+    pending: VecDeque<RecordBatch>,
+    batch_size: usize,
+}
+
+impl PartitionReader {
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(batch) = self.pending.pop_front() {
+                return Ok(Some(batch));
+            }
+            let reader = match self.current.as_mut() {
+                Some(r) => r,
+                None => match self.ranges.pop_front() {
+                    Some(range) => self
+                        .current
+                        .insert(RangeReader::open(Arc::clone(&self.store), &self.spec, range).await?),
+                    None => return Ok(None),
+                },
+            };
+            let mut rows = Rows::new(self.spec.kind, self.spec.rows);
+            if !reader.next_chunk(&mut rows).await? {
+                self.current = None;
+            }
+            let full = rows.finish()?;
+            let batch = match &self.spec.projection {
+                Some(p) => full.project(p)?,
+                None => full,
+            };
+            debug_assert_eq!(batch.schema().fields().len(), self.schema.fields().len());
+            let mut offset = 0;
+            while offset < batch.num_rows() {
+                let len = self.batch_size.min(batch.num_rows() - offset);
+                self.pending.push_back(batch.slice(offset, len));
+                offset += len;
+            }
+        }
+    }
+}
+
+/// The rows of one chunk, as Arrow builders over the full schema.
+struct Rows {
+    kind: FileKind,
+    filter: RowFilter,
+    movie_id: Int64Builder,
+    customer_id: Int64Builder,
+    rating: Int8Builder,
+    date: Date32Builder,
+    year: Int32Builder,
+    title: StringBuilder,
+    file: StringBuilder,
+    line: Int64Builder,
+    raw_line: StringBuilder,
+    reason: StringBuilder,
+}
+
+impl Rows {
+    fn new(kind: FileKind, filter: RowFilter) -> Self {
+        Self {
+            kind,
+            filter,
+            movie_id: Int64Builder::new(),
+            customer_id: Int64Builder::new(),
+            rating: Int8Builder::new(),
+            date: Date32Builder::new(),
+            year: Int32Builder::new(),
+            title: StringBuilder::new(),
+            file: StringBuilder::new(),
+            line: Int64Builder::new(),
+            raw_line: StringBuilder::new(),
+            reason: StringBuilder::new(),
+        }
+    }
+
+    fn no_reject(&mut self) {
+        self.file.append_null();
+        self.line.append_null();
+        self.raw_line.append_null();
+        self.reason.append_null();
+    }
+
+    fn rating(&mut self, r: &parse::Rating) {
+        self.movie_id.append_value(r.movie_id);
+        self.customer_id.append_value(r.customer_id);
+        self.rating.append_value(r.rating as i8);
+        self.date.append_value(r.date);
+        if self.filter == RowFilter::All {
+            self.no_reject();
+        }
+    }
+
+    fn title(&mut self, t: titles::Title) {
+        self.movie_id.append_value(t.movie_id);
+        self.year.append_option(t.year);
+        self.title.append_value(t.title);
+        if self.filter == RowFilter::All {
+            self.no_reject();
+        }
+    }
+
+    fn reject(&mut self, file: &str, line: u64, raw: &str, reason: &str) {
+        if self.filter == RowFilter::All {
+            self.movie_id.append_null();
+            match self.kind {
+                FileKind::Ratings => {
+                    self.customer_id.append_null();
+                    self.rating.append_null();
+                    self.date.append_null();
+                }
+                FileKind::Titles => {
+                    self.year.append_null();
+                    self.title.append_null();
+                }
+            }
+        }
+        self.file.append_value(file);
+        self.line.append_value(line as i64);
+        self.raw_line.append_value(raw);
+        self.reason.append_value(reason);
+    }
+
+    /// The batch over the full schema; the columns a filter leaves empty
+    /// are all null.
+    fn finish(mut self) -> Result<RecordBatch> {
+        let schema = full_schema(self.kind);
+        let mut columns: Vec<ArrayRef> = match self.kind {
+            FileKind::Ratings => vec![
+                Arc::new(self.movie_id.finish()),
+                Arc::new(self.customer_id.finish()),
+                Arc::new(self.rating.finish()),
+                Arc::new(self.date.finish()),
+            ],
+            FileKind::Titles => vec![
+                Arc::new(self.movie_id.finish()),
+                Arc::new(self.year.finish()),
+                Arc::new(self.title.finish()),
+            ],
+        };
+        columns.extend([
+            Arc::new(self.file.finish()) as ArrayRef,
+            Arc::new(self.line.finish()),
+            Arc::new(self.raw_line.finish()),
+            Arc::new(self.reason.finish()),
+        ]);
+        let rows = columns.iter().map(|c| c.len()).max().unwrap_or(0);
+        // Under a filter only one side was built; the other is all null.
+        for (c, field) in columns.iter_mut().zip(schema.fields()) {
+            if c.len() != rows {
+                debug_assert_eq!(c.len(), 0);
+                *c = datafusion::arrow::array::new_null_array(field.data_type(), rows);
+            }
+        }
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
+
+/// Reads one byte range.
+enum RangeReader {
+    Ratings(RatingsRange),
+    Titles(TitlesFile),
+}
+
+impl RangeReader {
+    async fn open(store: Arc<dyn ObjectStore>, spec: &ScanSpec, range: FileRange) -> Result<Self> {
+        let file_url = format!("{}/{}", spec.store_url.trim_end_matches('/'), range.path);
+        Ok(match spec.kind {
+            FileKind::Ratings => Self::Ratings(RatingsRange::open(store, range, file_url, spec).await?),
+            FileKind::Titles => Self::Titles(TitlesFile {
+                store,
+                range,
+                file_url,
+                encoding: spec.encoding,
+                done: false,
+            }),
+        })
+    }
+
+    /// Adds the next chunk's rows; false when the range is finished.
+    async fn next_chunk(&mut self, rows: &mut Rows) -> Result<bool> {
+        match self {
+            Self::Ratings(r) => r.next_chunk(rows).await,
+            Self::Titles(t) => t.read(rows).await,
+        }
+    }
+}
+
+fn read_error(file_url: &str, e: object_store::Error) -> DataFusionError {
+    exec_datafusion_err!("stage 07 reading {file_url}: {e}")
+}
+
+async fn fetch(store: &dyn ObjectStore, path: &Path, file_url: &str, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+    store
+        .get_range(path, range)
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| read_error(file_url, e))
+}
+
+/// A ratings range being streamed.
+struct RatingsRange {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    file_url: String,
+    size: u64,
+    end: u64,
+    chunk: u64,
+    /// Next byte to fetch.
+    pos: u64,
+    /// Start of the next line to parse.
+    line_start: u64,
+    /// Start of the range's first owned line.
+    first_line: u64,
+    /// The bytes of a line cut by a chunk boundary.
+    leftover: Vec<u8>,
+    movie: Option<i64>,
+    /// Lines parsed so far in this range.
+    lines: u64,
+    /// The 1-based line number of `first_line`, once a reject needs it.
+    base_line: Option<u64>,
+    filter: RowFilter,
+    done: bool,
+}
+
+impl RatingsRange {
+    async fn open(store: Arc<dyn ObjectStore>, range: FileRange, file_url: String, spec: &ScanSpec) -> Result<Self> {
+        let path = Path::from(range.path.as_str());
+        let chunk = spec.chunk_bytes.max(1);
+        let end = range.end.min(range.size);
+        let first_line = first_owned_line(store.as_ref(), &path, &file_url, range.size, range.start, chunk).await?;
+        let movie = if first_line < end {
+            movie_before(store.as_ref(), &path, &file_url, first_line, chunk).await?
+        } else {
+            None
+        };
+        Ok(Self {
+            store,
+            path,
+            file_url,
+            size: range.size,
+            end,
+            chunk,
+            pos: first_line,
+            line_start: first_line,
+            first_line,
+            leftover: Vec::new(),
+            movie,
+            lines: 0,
+            base_line: (first_line == 0).then_some(1),
+            filter: spec.rows,
+            done: first_line >= end,
+        })
+    }
+
+    async fn next_chunk(&mut self, rows: &mut Rows) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        // Past the range only the end of its last line is still needed.
+        let want = if self.pos < self.end {
+            self.chunk.min(self.end - self.pos)
+        } else {
+            self.chunk.min(4096)
+        };
+        let upto = self.size.min(self.pos + want);
+        let bytes = fetch(self.store.as_ref(), &self.path, &self.file_url, self.pos..upto).await?;
+        self.pos = upto;
+        let eof = self.pos >= self.size;
+        let mut bad: Vec<(u64, String, String)> = Vec::new();
+        let mut rest: &[u8] = &bytes;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(i + 1);
+            rest = tail;
+            let whole;
+            let line = if self.leftover.is_empty() {
+                line
+            } else {
+                self.leftover.extend_from_slice(line);
+                whole = std::mem::take(&mut self.leftover);
+                &whole[..]
+            };
+            if !self.line(line, rows, &mut bad) {
+                self.done = true;
+                break;
+            }
+        }
+        if !self.done {
+            self.leftover.extend_from_slice(rest);
+            if eof {
+                let last = std::mem::take(&mut self.leftover);
+                if !last.is_empty() {
+                    self.line(&last, rows, &mut bad);
+                }
+                self.done = true;
+            }
+        }
+        if !bad.is_empty() {
+            let base = match self.base_line {
+                Some(b) => b,
+                None => {
+                    let before = count_newlines(
+                        self.store.as_ref(),
+                        &self.path,
+                        &self.file_url,
+                        self.first_line,
+                        self.chunk,
+                    )
+                    .await?;
+                    *self.base_line.insert(before + 1)
+                }
+            };
+            for (index, raw, reason) in bad {
+                rows.reject(&self.file_url, base + index, &raw, &reason);
+            }
+        }
+        Ok(!self.done)
+    }
+
+    /// Parses the line starting at `line_start`; false when that line is
+    /// past the range (and so belongs to the next split).
+    fn line(&mut self, line: &[u8], rows: &mut Rows, bad: &mut Vec<(u64, String, String)>) -> bool {
+        if self.line_start >= self.end {
+            return false;
+        }
+        self.line_start += line.len() as u64;
+        let index = self.lines;
+        self.lines += 1;
+        let text = parse::trim_eol(line);
+        match parse::parse_line(text, &mut self.movie) {
+            LineKind::Skip => {}
+            LineKind::Rating(r) => {
+                if self.filter.valid() {
+                    rows.rating(&r);
+                }
+            }
+            LineKind::Bad(reason) => {
+                if self.filter.rejects() {
+                    bad.push((index, String::from_utf8_lossy(text).into_owned(), reason));
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The start of the first line a split beginning at `start` owns.
+async fn first_owned_line(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file_url: &str,
+    size: u64,
+    start: u64,
+    chunk: u64,
+) -> Result<u64> {
+    if start == 0 {
+        return Ok(0);
+    }
+    let mut pos = start - 1;
+    while pos < size {
+        let upto = size.min(pos + chunk.min(64 << 10));
+        let bytes = fetch(store, path, file_url, pos..upto).await?;
+        if let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos = upto;
+    }
+    Ok(size)
+}
+
+/// The MovieID of the nearest header line before line start `line`,
+/// reading backwards in growing steps. Only lines whose start is known
+/// (after a newline inside what was read, or at byte 0) are considered,
+/// so a header cut by a read boundary is never misread.
+async fn movie_before(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file_url: &str,
+    line: u64,
+    chunk: u64,
+) -> Result<Option<i64>> {
+    let mut lo = line;
+    let mut step = chunk.min(64 << 10);
+    let mut buf: Vec<u8> = Vec::new();
+    while lo > 0 {
+        let from = lo.saturating_sub(step);
+        let mut read = fetch(store, path, file_url, from..lo).await?;
+        read.extend_from_slice(&buf);
+        buf = read;
+        lo = from;
+        step = step.saturating_mul(2);
+        let known = if lo == 0 {
+            Some(0)
+        } else {
+            buf.iter().position(|&b| b == b'\n').map(|i| i + 1)
+        };
+        if let Some(known) = known {
+            if let Some(id) = parse::movie_before(&buf[known..], buf.len() - known) {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Newlines in `[0, upto)`: the line number of a reject needs them.
+async fn count_newlines(store: &dyn ObjectStore, path: &Path, file_url: &str, upto: u64, chunk: u64) -> Result<u64> {
+    let step = chunk.max(1 << 20);
+    let mut count = 0u64;
+    let mut pos = 0;
+    while pos < upto {
+        let to = upto.min(pos + step);
+        let bytes = fetch(store, path, file_url, pos..to).await?;
+        count += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        pos = to;
+    }
+    Ok(count)
+}
+
+/// A titles file, read whole (the real one is 577 KB).
+struct TitlesFile {
+    store: Arc<dyn ObjectStore>,
+    range: FileRange,
+    file_url: String,
+    encoding: Encoding,
+    done: bool,
+}
+
+impl TitlesFile {
+    async fn read(&mut self, rows: &mut Rows) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        self.done = true;
+        let path = Path::from(self.range.path.as_str());
+        let data = fetch(self.store.as_ref(), &path, &self.file_url, 0..self.range.size).await?;
+        let encoding = self.encoding.resolve(&data);
+        for (index, line) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+            let text = parse::trim_eol(line);
+            match titles::parse_title_line(text, encoding) {
+                TitleLine::Skip => {}
+                TitleLine::Title(t) => {
+                    if rows.filter.valid() {
+                        rows.title(t);
+                    }
+                }
+                TitleLine::Bad(reason) => {
+                    if rows.filter.rejects() {
+                        let raw = match encoding {
+                            Encoding::Utf8 => String::from_utf8_lossy(text).into_owned(),
+                            Encoding::Latin1 | Encoding::Auto => text.iter().map(|&b| char::from(b)).collect(),
+                        };
+                        rows.reject(&self.file_url, index as u64 + 1, &raw, &reason);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,239 @@
+//! The scan against the pure parser: whatever the partitions and read
+//! sizes, a table gives the rows and rejects (with line numbers) that
+//! [`parse_split`] gives over the whole file, also after a trip through
+//! the codecs.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Date32Type, Int64Type, Int8Type};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use proptest::prelude::*;
+
+use super::parse::{line_number, parse_split};
+use crate::codec::MoodflowPhysicalCodec;
+
+type Row = (i64, i64, i8, i32);
+type Reject = (i64, String, String);
+
+fn context() -> SessionContext {
+    crate::local_context(SessionConfig::new().with_batch_size(7)).expect("context")
+}
+
+fn expected(data: &[u8]) -> (Vec<Row>, Vec<Reject>) {
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    parse_split(
+        data,
+        0,
+        data.len(),
+        &mut |r| ok.push((r.movie_id, r.customer_id, r.rating as i8, r.date)),
+        &mut |b| bad.push((line_number(data, b.offset) as i64, b.raw, b.reason)),
+    );
+    (ok, bad)
+}
+
+fn rows(batches: &[RecordBatch]) -> Vec<Row> {
+    let mut out = Vec::new();
+    for b in batches {
+        let m = b.column(0).as_primitive::<Int64Type>();
+        let c = b.column(1).as_primitive::<Int64Type>();
+        let r = b.column(2).as_primitive::<Int8Type>();
+        let d = b.column(3).as_primitive::<Date32Type>();
+        out.extend((0..b.num_rows()).map(|i| (m.value(i), c.value(i), r.value(i), d.value(i))));
+    }
+    out
+}
+
+fn rejects(batches: &[RecordBatch], file: &str) -> Vec<Reject> {
+    let mut out = Vec::new();
+    for b in batches {
+        let f = b.column(0).as_string::<i32>();
+        let l = b.column(1).as_primitive::<Int64Type>();
+        let raw = b.column(2).as_string::<i32>();
+        let why = b.column(3).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            assert!(f.value(i).ends_with(file), "{} names {file}", f.value(i));
+            assert!(!l.is_null(i));
+            out.push((l.value(i), raw.value(i).to_string(), why.value(i).to_string()));
+        }
+    }
+    out
+}
+
+/// Runs the scan of `sql`'s plan after encoding and decoding it with the
+/// physical codec, partition by partition in order.
+async fn run_decoded(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
+    let plan = ctx
+        .sql(sql)
+        .await
+        .expect("plan")
+        .create_physical_plan()
+        .await
+        .expect("physical");
+    let plan = roundtrip(plan, ctx);
+    let mut out = Vec::new();
+    for p in 0..plan.properties().output_partitioning().partition_count() {
+        let stream = plan.execute(p, ctx.task_ctx()).expect("execute");
+        out.extend(
+            datafusion::physical_plan::common::collect(stream)
+                .await
+                .expect("collect"),
+        );
+    }
+    out
+}
+
+fn roundtrip(plan: Arc<dyn ExecutionPlan>, ctx: &SessionContext) -> Arc<dyn ExecutionPlan> {
+    use datafusion_proto::physical_plan::AsExecutionPlan;
+    use datafusion_proto::protobuf::PhysicalPlanNode;
+    let codec = MoodflowPhysicalCodec::default();
+    let proto = PhysicalPlanNode::try_from_physical_plan(plan, &codec).expect("encode");
+    proto.try_into_physical_plan(&ctx.task_ctx(), &codec).expect("decode")
+}
+
+async fn scan(dir: &std::path::Path, data: &[u8], partitions: usize, chunk: usize) -> (Vec<Row>, Vec<Reject>) {
+    std::fs::write(dir.join("combined_data_1.txt"), data).expect("write");
+    let ctx = context();
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE nf STORED AS NETFLIX_RATINGS LOCATION '{}/combined_data_*.txt' \
+         OPTIONS ('partitions' '{partitions}', 'chunk_bytes' '{chunk}')",
+        dir.display()
+    ))
+    .await
+    .expect("create");
+    let ok = run_decoded(
+        &ctx,
+        "SELECT movie_id, customer_id, rating, date FROM nf WHERE reason IS NULL",
+    )
+    .await;
+    let bad = run_decoded(
+        &ctx,
+        "SELECT file, line, raw_line, reason FROM nf WHERE reason IS NOT NULL",
+    )
+    .await;
+    (rows(&ok), rejects(&bad, "combined_data_1.txt"))
+}
+
+fn file() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        6 => (1u32..2_000_000, 1u8..6, 1999u32..2006, 1u32..13, 1u32..29)
+            .prop_map(|(c, r, y, m, d)| format!("{c},{r},{y}-{m:02}-{d:02}")),
+        1 => (1u32..20_000).prop_map(|m| format!("{m}:")),
+        1 => "[a-z0-9,:-]{0,12}",
+    ];
+    (
+        (1u32..20_000).prop_map(|m| format!("{m}:")),
+        proptest::collection::vec(line, 0..80),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(first, lines, crlf, trailing)| {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut s = std::iter::once(first).chain(lines).collect::<Vec<_>>().join(eol);
+            if trailing {
+                s.push_str(eol);
+            }
+            s
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn any_partitioning_and_read_size_gives_the_parser_rows(
+        text in file(),
+        partitions in prop_oneof![Just(1usize), Just(2), Just(7), Just(16), 1usize..40],
+        chunk in prop_oneof![1usize..5, 5usize..64, Just(1 << 20)],
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime = crate::tokio_runtime().expect("runtime");
+        let got = runtime.block_on(scan(dir.path(), text.as_bytes(), partitions, chunk));
+        prop_assert_eq!(got, expected(text.as_bytes()));
+    }
+}
+
+#[test]
+fn a_titles_file_keeps_commas_quotes_and_latin1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = b"1,2003,Dinosaur Planet\n2,NULL,Isle of Man TT 2004 Review\n394,1916,20,000 Leagues Under the Sea\n\
+4825,1985,Brazil: The \"Love Conquers All\" Version\n6483,2001,Smokey Joe's Caf\xe9\nseven,2001,Bad\n8,20x1,Bad year\n";
+    std::fs::write(dir.path().join("movie_titles.csv"), data).expect("write");
+    let runtime = crate::tokio_runtime().expect("runtime");
+    runtime.block_on(async {
+        let ctx = context();
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE t STORED AS NETFLIX_TITLES LOCATION '{}/movie_titles.csv'",
+            dir.path().display()
+        ))
+        .await
+        .expect("create");
+        let batches = run_decoded(&ctx, "SELECT movie_id, year, title, line, reason FROM t").await;
+        type TitleRow = (Option<i64>, Option<i32>, Option<String>, Option<i64>, Option<String>);
+        let mut got: Vec<TitleRow> = Vec::new();
+        for b in &batches {
+            let id = b.column(0).as_primitive::<Int64Type>();
+            let year = b.column(1).as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let title = b.column(2).as_string::<i32>();
+            let line = b.column(3).as_primitive::<Int64Type>();
+            let reason = b.column(4).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                got.push((
+                    (!id.is_null(i)).then(|| id.value(i)),
+                    (!year.is_null(i)).then(|| year.value(i)),
+                    (!title.is_null(i)).then(|| title.value(i).to_string()),
+                    (!line.is_null(i)).then(|| line.value(i)),
+                    (!reason.is_null(i)).then(|| reason.value(i).to_string()),
+                ));
+            }
+        }
+        let title = |id: i64, year: Option<i32>, t: &str| (Some(id), year, Some(t.to_string()), None, None);
+        let reject = |line: i64, why: &str| (None, None, None, Some(line), Some(why.to_string()));
+        assert_eq!(
+            got,
+            vec![
+                title(1, Some(2003), "Dinosaur Planet"),
+                title(2, None, "Isle of Man TT 2004 Review"),
+                title(394, Some(1916), "20,000 Leagues Under the Sea"),
+                title(4825, Some(1985), "Brazil: The \"Love Conquers All\" Version"),
+                title(6483, Some(2001), "Smokey Joe's Café"),
+                reject(6, "MovieID is not a positive integer"),
+                reject(7, "year is not NULL or a year 1850..2100"),
+            ]
+        );
+    });
+}
+
+#[test]
+fn a_missing_location_is_a_plan_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = crate::tokio_runtime().expect("runtime");
+    runtime.block_on(async {
+        let ctx = context();
+        let location = format!("{}/combined_data_*.txt", dir.path().display());
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE nf STORED AS NETFLIX_RATINGS LOCATION '{location}'"
+        ))
+        .await
+        .expect("create");
+        let err = ctx
+            .sql("SELECT count(*) FROM nf")
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect_err("no files");
+        assert!(
+            err.to_string()
+                .contains(&format!("no Netflix Prize files match {location}")),
+            "{err}"
+        );
+        let err = ctx
+            .sql(&format!(
+                "CREATE EXTERNAL TABLE nf2 STORED AS NETFLIX_RATINGS LOCATION '{location}' OPTIONS ('partitons' '2')"
+            ))
+            .await
+            .expect_err("typo");
+        assert!(err.to_string().contains("unknown option"), "{err}");
+    });
+}
