@@ -83,6 +83,20 @@ impl Job {
         inputs
     }
 
+    /// True when the last statement is a query (`SELECT`/`WITH`), whose
+    /// result is worth showing.
+    pub fn ends_with_query(&self) -> bool {
+        self.statements.last().is_some_and(|s| {
+            let first = s
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with("--"))
+                .unwrap_or("");
+            let word = first.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            word == "SELECT" || word == "WITH"
+        })
+    }
+
     /// Runs every statement in order on `ctx`, substituting `vars`.
     ///
     /// Tables and views a job creates are its own: they are dropped before

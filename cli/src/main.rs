@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use moodflow::generate::{generate, GenerateOptions};
 use moodflow::job::Job;
 use moodflow::output::{render, Format};
-use moodflow::pipeline::{run_job_atomically, run_stages, PipelineOptions, STAGES};
+use moodflow::pipeline::{netflix_inputs, run_job_atomically, run_plan, run_stages, PipelineOptions, STAGES};
 use moodflow::progress::Progress;
 use moodflow::{connect, split_conf};
 use moodflow_udfs::kmeans::driver::Params;
@@ -47,8 +47,9 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Run the pipeline (stages 01-06, then the stage 11 checks); generates
-    /// the default sample first when the root has no raw data.
+    /// Run the pipeline (stages 01-06, 07-09 when raw/netflix_prize/ has the
+    /// Netflix Prize files, then the stage 11 checks); generates the default
+    /// sample first when the root has no raw data.
     Run {
         /// Storage root: a directory, file://, hdfs://NN:PORT/path or s3://bucket/path.
         #[arg(long, default_value = "./data")]
@@ -330,7 +331,24 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
         .context("cannot start a Ballista session")?;
     root.check_reachable(&cluster.ctx.runtime_env(), std::time::Duration::from_secs(30))
         .await?;
-    let report = run_stages(&cluster, &root, STAGES, &vars, &PipelineOptions::default(), &progress).await?;
+    let netflix = netflix_inputs(&cluster.ctx, &root).await?;
+    if netflix.is_none() {
+        progress.note(&format!(
+            "no Netflix Prize files in {}: stages 07-09 skipped",
+            root.join(moodflow::pipeline::NETFLIX_DIR)
+        ));
+    }
+    let (stages, mut stage_vars) = run_plan(netflix.as_ref());
+    stage_vars.extend(vars);
+    let report = run_stages(
+        &cluster,
+        &root,
+        &stages,
+        &stage_vars,
+        &PipelineOptions::default(),
+        &progress,
+    )
+    .await?;
     if !quiet {
         println!("{}", report.render());
         println!("outputs under {}", root.join("curated"));

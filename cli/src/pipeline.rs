@@ -93,6 +93,87 @@ pub const STAGES: &[Stage] = &[
     },
 ];
 
+/// The Netflix Prize stages, run after [`STAGES`] when the root holds the
+/// Netflix files (see [`netflix_inputs`]).
+pub const NETFLIX_STAGES: &[Stage] = &[
+    Stage {
+        number: "07",
+        name: "ingest_netflix_prize",
+        kind: StageKind::Sql(include_str!("../../jobs/07_ingest_netflix_prize.sql")),
+    },
+    Stage {
+        number: "08",
+        name: "bridge_titles",
+        kind: StageKind::Sql(include_str!("../../jobs/08_bridge_titles.sql")),
+    },
+    Stage {
+        number: "09",
+        name: "unified_ratings",
+        kind: StageKind::Sql(include_str!("../../jobs/09_unified_ratings.sql")),
+    },
+];
+
+/// Where the Netflix Prize files live below the root.
+pub const NETFLIX_DIR: &str = "raw/netflix_prize";
+
+/// The Netflix Prize inputs found below a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetflixInputs {
+    /// `movie_titles.csv` or `movie_titles.txt`.
+    pub titles_file: String,
+    /// The `combined_data_*.txt` files.
+    pub rating_files: Vec<String>,
+}
+
+/// What `raw/netflix_prize/` holds: `None` when there is no Netflix file at
+/// all (stages 07-09 are skipped); an error when the set is incomplete or
+/// ambiguous, naming what is wrong.
+pub async fn netflix_inputs(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+) -> Result<Option<NetflixInputs>, DataFusionError> {
+    let names = root.list_names(&ctx.runtime_env(), NETFLIX_DIR).await?;
+    let titles: Vec<&String> = names
+        .iter()
+        .filter(|n| *n == "movie_titles.csv" || *n == "movie_titles.txt")
+        .collect();
+    let rating_files: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with("combined_data_") && n.ends_with(".txt"))
+        .cloned()
+        .collect();
+    let dir = root.join(NETFLIX_DIR);
+    match (titles.as_slice(), rating_files.is_empty()) {
+        ([], true) => Ok(None),
+        ([], false) => Err(DataFusionError::Plan(format!(
+            "{dir} has rating files but no movie_titles.csv (or .txt)"
+        ))),
+        ([_], true) => Err(DataFusionError::Plan(format!(
+            "{dir} has {} but no combined_data_*.txt rating files",
+            titles[0]
+        ))),
+        ([t], false) => Ok(Some(NetflixInputs {
+            titles_file: t.to_string(),
+            rating_files,
+        })),
+        _ => Err(DataFusionError::Plan(format!(
+            "{dir} has both movie_titles.csv and movie_titles.txt; keep one"
+        ))),
+    }
+}
+
+/// The stages of a whole run: 01-06, then 07-09 when the Netflix files are
+/// there, with the job variables they need.
+pub fn run_plan(netflix: Option<&NetflixInputs>) -> (Vec<Stage>, BTreeMap<String, String>) {
+    let mut stages = STAGES.to_vec();
+    let mut vars = BTreeMap::new();
+    if let Some(nf) = netflix {
+        stages.extend_from_slice(NETFLIX_STAGES);
+        vars.insert("netflix_titles_file".to_string(), nf.titles_file.clone());
+    }
+    (stages, vars)
+}
+
 /// Job variables the stages read, with their defaults; `--conf` overrides.
 pub const DEFAULT_VARS: &[(&str, &str)] = &[
     // Stage 06: movies per playlist, the fewest ratings a movie needs, and
@@ -101,6 +182,11 @@ pub const DEFAULT_VARS: &[(&str, &str)] = &[
     ("playlist_size", "20"),
     ("playlist_min_ratings", "10"),
     ("playlist_damping", "10"),
+    // Stage 07: the titles file's name in raw/netflix_prize/, and the
+    // byte-range splits of the rating files (0: the session's target
+    // partitions, none under datafusion.optimizer.repartition_file_min_size).
+    ("netflix_titles_file", "movie_titles.csv"),
+    ("netflix_partitions", "0"),
 ];
 
 /// [`DEFAULT_VARS`] as a map.
@@ -192,6 +278,9 @@ pub struct StageReport {
     pub written: BTreeMap<String, u64>,
     /// Rows rejected per table.
     pub rejected: BTreeMap<String, u64>,
+    /// The job's closing query, as a table (stage 09's per-source
+    /// statistics), when its last statement is a query.
+    pub summary: Option<String>,
 }
 
 /// The whole run.
@@ -206,7 +295,7 @@ impl RunReport {
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!(
-            "{:<20} {:<36} {:>12} {:>12} {:>10} {:>9}\n",
+            "{:<24} {:<32} {:>12} {:>12} {:>10} {:>9}\n",
             "stage", "table", "rows read", "written", "rejected", "time"
         ));
         let mut total = Duration::ZERO;
@@ -226,13 +315,18 @@ impl RunReport {
                 };
                 first = false;
                 out.push_str(&format!(
-                    "{stage:<20} {table:<36} {read:>12} {:>12} {:>10} {time:>9}\n",
+                    "{stage:<24} {table:<32} {read:>12} {:>12} {:>10} {time:>9}\n",
                     group(*rows),
                     group(rejected)
                 ));
             }
         }
         out.push_str(&format!("total time {:.2}s\n", total.as_secs_f64()));
+        for s in &self.stages {
+            if let Some(summary) = &s.summary {
+                out.push_str(&format!("\n{}:\n{summary}\n", s.stage));
+            }
+        }
         out
     }
 }
@@ -348,11 +442,12 @@ async fn run_stage(
 ) -> Result<StageReport, PipelineError> {
     let started = Instant::now();
     let ticker = progress.start(&stage.id(), Some(&cluster.scheduler_url));
+    let mut summary = None;
     let (written, inputs) = match stage.job() {
         Some(job) => {
             let result = run_job_atomically(&cluster.ctx, root, &job, vars).await;
             ticker.stop();
-            let written = result.map(|o| o.written).map_err(|e| match e {
+            let outcome = result.map_err(|e| match e {
                 AtomicError::Job(source) => PipelineError::Job {
                     stage: stage.id(),
                     source,
@@ -362,7 +457,12 @@ async fn run_stage(
                     source,
                 },
             })?;
-            (written, job.curated_inputs())
+            if job.ends_with_query() {
+                summary = datafusion::arrow::util::pretty::pretty_format_batches(&outcome.last_result)
+                    .ok()
+                    .map(|t| t.to_string());
+            }
+            (outcome.written, job.curated_inputs())
         }
         None => {
             let result = run_training(cluster, root, options).await;
@@ -393,6 +493,7 @@ async fn run_stage(
         rows_read: inputs.iter().filter_map(|t| counts.get(t)).sum(),
         written: BTreeMap::new(),
         rejected: BTreeMap::new(),
+        summary,
     };
     for (table, rows) in &written {
         if let Some(t) = table.strip_prefix("_rejects/") {

@@ -225,7 +225,132 @@ pub async fn verify(root: &StorageRoot) -> Result<Report> {
             }
         }
     }
+    check_netflix(&ctx, root, &mut report).await?;
     Ok(report)
+}
+
+/// The tables of stages 07-09.
+pub const NETFLIX_TABLES: &[&str] = &["netflix_ratings", "nf_movies_meta", "title_bridge", "unified_ratings"];
+
+/// Stages 07-09, when the root holds Netflix Prize files: the tables, the
+/// rejects, the bridge's match rate and one-to-one-ness, and that
+/// `unified_ratings` is exactly the MovieLens ratings plus the bridged
+/// Netflix ratings.
+async fn check_netflix(ctx: &SessionContext, root: &StorageRoot, report: &mut Report) -> Result<()> {
+    match crate::pipeline::netflix_inputs(ctx, root).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            report.push("Netflix Prize inputs", false, e.to_string());
+            return Ok(());
+        }
+    }
+    let mut missing = false;
+    for table in NETFLIX_TABLES {
+        if !register(ctx, root, table, &format!("curated/{table}")).await {
+            report.push(format!("{table} exists"), false, "missing: run `moodflow run`");
+            missing = true;
+            continue;
+        }
+        let rows = scalar(ctx, &format!("SELECT count(*) FROM {table}")).await?;
+        report.push(format!("{table} has rows"), rows > 0, format!("{rows} rows"));
+    }
+    if missing || !register(ctx, root, "ml_movies", "curated/movielens_movies").await {
+        return Ok(());
+    }
+    for table in ["netflix_ratings", "nf_movies_meta"] {
+        let name = format!("rejects_{table}");
+        if register(ctx, root, &name, &format!("curated/_rejects/{table}")).await {
+            let n = scalar(ctx, &format!("SELECT count(*) FROM {name}")).await?;
+            if n > 0 {
+                report.warn(
+                    format!("rejects of {table}"),
+                    format!("{n} rows in curated/_rejects/{table}"),
+                );
+            } else {
+                report.push(format!("rejects of {table}"), true, "none");
+            }
+        }
+    }
+    let titles = scalar(ctx, "SELECT count(*) FROM nf_movies_meta").await?;
+    let bridged = scalar(ctx, "SELECT count(DISTINCT nf_movie_id) FROM title_bridge").await?;
+    let mut kinds = Vec::new();
+    for kind in ["exact", "year_pm1", "title_only"] {
+        let n = scalar(ctx, &format!("SELECT count(*) FROM title_bridge WHERE kind = '{kind}'")).await?;
+        kinds.push(format!("{kind} {n}"));
+    }
+    report.push(
+        "bridge match rate",
+        bridged > 0,
+        format!(
+            "{bridged} of {titles} Netflix titles ({:.1}%): {}",
+            100.0 * bridged as f64 / titles.max(1) as f64,
+            kinds.join(", ")
+        ),
+    );
+    let doubled = scalar(
+        ctx,
+        "SELECT count(*) FROM (SELECT nf_movie_id FROM title_bridge GROUP BY nf_movie_id HAVING count(*) > 1)",
+    )
+    .await?;
+    report.push(
+        "bridge: one MovieLens id per Netflix id",
+        doubled == 0,
+        format!("{doubled} Netflix ids with several"),
+    );
+    let dangling = scalar(
+        ctx,
+        "SELECT count(*) FROM title_bridge b \
+         WHERE b.\"movieId\" NOT IN (SELECT \"movieId\" FROM ml_movies) \
+            OR b.nf_movie_id NOT IN (SELECT movie_id FROM nf_movies_meta)",
+    )
+    .await?;
+    report.push(
+        "bridge: both ids exist",
+        dangling == 0,
+        format!("{dangling} rows naming an unknown id"),
+    );
+    let untitled = scalar(
+        ctx,
+        "SELECT count(*) FROM netflix_ratings WHERE movie_id NOT IN (SELECT movie_id FROM nf_movies_meta)",
+    )
+    .await?;
+    if untitled > 0 {
+        report.warn(
+            "Netflix ratings have a title",
+            format!("{untitled} ratings of movie ids missing from the titles file (kept, never bridged)"),
+        );
+    } else {
+        report.push("Netflix ratings have a title", true, "all");
+    }
+    if register(ctx, root, "ml_ratings", "curated/movielens_ratings").await {
+        let unified = scalar(ctx, "SELECT count(*) FROM unified_ratings").await?;
+        let ml = scalar(ctx, "SELECT count(*) FROM ml_ratings").await?;
+        let nf = scalar(
+            ctx,
+            "SELECT count(*) FROM netflix_ratings r JOIN title_bridge b ON r.movie_id = b.nf_movie_id",
+        )
+        .await?;
+        report.push(
+            "unified = MovieLens + bridged Netflix ratings",
+            unified == ml + nf,
+            format!("{unified} = {ml} + {nf}"),
+        );
+        let bad = scalar(
+            ctx,
+            "SELECT count(*) FROM unified_ratings WHERE rating IS NULL OR rating < 0.5 OR rating > 5 \
+             OR \"userId\" IS NULL OR \"movieId\" IS NULL OR \"timestamp\" IS NULL \
+             OR NOT (starts_with(\"userId\", 'ml:') AND source = 'movielens' \
+                  OR starts_with(\"userId\", 'nf:') AND source = 'netflix')",
+        )
+        .await?;
+        report.push(
+            "unified: one scale, namespaced users, no nulls",
+            bad == 0,
+            format!("{bad} rows off"),
+        );
+    }
+    Ok(())
 }
 
 fn check_model(report: &mut Report, m: &Model) {

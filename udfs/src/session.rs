@@ -25,7 +25,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::codec::{MoodflowLogicalCodec, MoodflowPhysicalCodec};
 use crate::netflix::{FileKind, NetflixTableFactory};
 use crate::storage::MoodflowObjectStores;
-use crate::text::{NormalizeText, ReleaseYear, TitleKey, TitleWithoutYear};
+use crate::text::{NormalizeText, ReleaseYear, TitleAltKeys, TitleKey, TitleWithoutYear};
 use crate::vader::udf::{VaderCompound, VaderScores};
 
 /// Stack size of every moodflow process's tokio workers. DataFusion's
@@ -50,6 +50,7 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(ReleaseYear::default())),
         Arc::new(ScalarUDF::new_from_impl(TitleWithoutYear::default())),
         Arc::new(ScalarUDF::new_from_impl(TitleKey::default())),
+        Arc::new(ScalarUDF::new_from_impl(TitleAltKeys::default())),
     ]
 }
 

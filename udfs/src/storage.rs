@@ -200,6 +200,47 @@ impl StorageRoot {
         }
     }
 
+    /// The names of the files directly in folder `rel`, sorted (none when
+    /// the folder does not exist).
+    pub async fn list_names(&self, runtime: &RuntimeEnv, rel: &str) -> Result<Vec<String>> {
+        let mut names = match self {
+            Self::Local(base) => match std::fs::read_dir(base.join(rel)) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => {
+                    return Err(DataFusionError::Execution(format!(
+                        "cannot list {}: {e}",
+                        self.join(rel)
+                    )))
+                }
+            },
+            Self::Remote(_) => {
+                let (store, base) = self.store(runtime)?;
+                let prefix = ObjectPath::from(format!("{base}/{rel}"));
+                match store.list_with_delimiter(Some(&prefix)).await {
+                    Ok(listing) => listing
+                        .objects
+                        .into_iter()
+                        .filter_map(|o| o.location.filename().map(str::to_string))
+                        .collect(),
+                    Err(object_store::Error::NotFound { .. }) => Vec::new(),
+                    Err(e) => {
+                        return Err(DataFusionError::Execution(format!(
+                            "cannot list {}: {e}",
+                            self.join(rel)
+                        )))
+                    }
+                }
+            }
+        };
+        names.sort();
+        Ok(names)
+    }
+
     /// Deletes everything below `rel` (nothing to delete is fine).
     pub async fn remove_all(&self, runtime: &RuntimeEnv, rel: &str) -> Result<()> {
         match self {

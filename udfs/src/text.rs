@@ -1,5 +1,6 @@
 //! Text helpers of the pipeline as plain functions and as SQL scalar UDFs:
-//! `normalize_text`, `release_year`, `title_without_year` and `title_key`.
+//! `normalize_text`, `release_year`, `title_without_year`, `title_key` and
+//! `title_alt_keys`.
 //!
 //! The functions are pure and total: any input string gives an answer (null
 //! for "no year"), so a malformed title can never fail a stage; it is the
@@ -7,8 +8,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::{ArrayRef, Int32Array, StringArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{ArrayRef, Int32Array, ListBuilder, StringArray, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
@@ -119,6 +120,42 @@ pub fn title_key(title: &str) -> String {
     normalize_text(&folded.replace('&', " and "))
 }
 
+/// The alternate titles MovieLens writes in parentheses after the primary
+/// one, outermost last: `Léon: The Professional (a.k.a. The Professional)
+/// (Léon) (1994)` gives `["The Professional", "Léon"]`; an `a.k.a.` prefix
+/// is dropped. The year group is not a title.
+pub fn alternate_titles(title: &str) -> Vec<&str> {
+    let (mut t, _) = split_title_year(title);
+    let mut alternates = Vec::new();
+    while let Some(body) = t.strip_suffix(')') {
+        match body.rfind('(') {
+            Some(open) if !body[..open].trim().is_empty() => {
+                let inner = body[open + 1..].trim();
+                let inner = inner
+                    .strip_prefix("a.k.a.")
+                    .or_else(|| inner.strip_prefix("aka "))
+                    .map_or(inner, str::trim);
+                if !inner.is_empty() {
+                    alternates.push(inner);
+                }
+                t = body[..open].trim_end();
+            }
+            _ => break,
+        }
+    }
+    alternates.reverse();
+    alternates
+}
+
+/// [`title_key`] of every [`alternate_titles`] entry (empty keys left out).
+pub fn title_alt_keys(title: &str) -> Vec<String> {
+    alternate_titles(title)
+        .into_iter()
+        .map(title_key)
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
 const DOC_SECTION: DocSection = DocSection {
     include: true,
     label: "moodflow text",
@@ -208,6 +245,29 @@ text_udf!(
     "title_key('Matrix, The (1999)')"
 );
 
+text_udf!(
+    TitleAltKeys,
+    "title_alt_keys",
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+    |a: &StringArray| {
+        let mut out = ListBuilder::new(StringBuilder::new());
+        for title in a.iter() {
+            match title {
+                Some(t) => {
+                    for key in title_alt_keys(t) {
+                        out.values().append_value(key);
+                    }
+                    out.append(true);
+                }
+                None => out.append(false),
+            }
+        }
+        Ok(Arc::new(out.finish()) as ArrayRef)
+    },
+    "The title_key of each alternate title in parentheses ((a.k.a. ...), original-language titles).",
+    "title_alt_keys('Léon: The Professional (a.k.a. The Professional) (Léon) (1994)')"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +321,25 @@ mod tests {
             title_key("Good, the Bad and the Ugly, The (1966)"),
             "the good the bad and the ugly"
         );
+        assert_eq!(title_key("Dinosaur Planet"), "dinosaur planet");
+    }
+
+    #[test]
+    fn alternates() {
+        assert_eq!(
+            alternate_titles("Léon: The Professional (a.k.a. The Professional) (Léon) (1994)"),
+            vec!["The Professional", "Léon"]
+        );
+        assert_eq!(
+            title_alt_keys("City of Lost Children, The (Cité des enfants perdus, La) (1995)"),
+            vec!["la cite des enfants perdus"]
+        );
+        assert_eq!(
+            title_alt_keys("Seven Samurai (Shichinin no samurai) (1954)"),
+            vec!["shichinin no samurai"]
+        );
+        assert!(alternate_titles("Heat (1995)").is_empty());
+        assert!(alternate_titles("Babylon 5").is_empty());
+        assert!(alternate_titles("(1999)").is_empty());
     }
 }

@@ -83,7 +83,7 @@ pub struct FileRange {
 pub struct ScanSpec {
     /// What the files hold.
     pub kind: FileKind,
-    /// The object store, `file://` or `hdfs://nn:8020`.
+    /// The object store, `file:///` or `hdfs://nn:8020/`.
     pub store_url: String,
     /// The ranges each output partition reads, in order.
     pub partitions: Vec<Vec<FileRange>>,
@@ -113,7 +113,8 @@ fn reject_fields() -> [Field; 4] {
 }
 
 /// The full schema of a scan of `kind`: the parsed columns (null in a
-/// reject), then `file`, `line`, `raw_line`, `reason` (null in a valid row).
+/// reject), then `file`, `line`, `raw_line`, `reason` (null in a valid
+/// rating; a valid title has its `file` and `line`).
 pub fn full_schema(kind: FileKind) -> SchemaRef {
     let mut fields = match kind {
         FileKind::Ratings => vec![
@@ -339,12 +340,17 @@ impl Rows {
         }
     }
 
-    fn title(&mut self, t: titles::Title) {
+    /// A title keeps its file and line even when valid (the titles are
+    /// few; a later check such as a duplicate id can then name the line).
+    fn title(&mut self, t: titles::Title, file: &str, line: u64) {
         self.movie_id.append_value(t.movie_id);
         self.year.append_option(t.year);
         self.title.append_value(t.title);
+        self.file.append_value(file);
+        self.line.append_value(line as i64);
         if self.filter == RowFilter::All {
-            self.no_reject();
+            self.raw_line.append_null();
+            self.reason.append_null();
         }
     }
 
@@ -412,7 +418,11 @@ enum RangeReader {
 
 impl RangeReader {
     async fn open(store: Arc<dyn ObjectStore>, spec: &ScanSpec, range: FileRange) -> Result<Self> {
-        let file_url = format!("{}/{}", spec.store_url.trim_end_matches('/'), range.path);
+        let path = range.path.trim_start_matches('/');
+        let file_url = match spec.store_url.ends_with('/') {
+            true => format!("{}{path}", spec.store_url),
+            false => format!("{}/{path}", spec.store_url),
+        };
         Ok(match spec.kind {
             FileKind::Ratings => Self::Ratings(RatingsRange::open(store, range, file_url, spec).await?),
             FileKind::Titles => Self::Titles(TitlesFile {
@@ -689,7 +699,7 @@ impl TitlesFile {
                 TitleLine::Skip => {}
                 TitleLine::Title(t) => {
                     if rows.filter.valid() {
-                        rows.title(t);
+                        rows.title(t, &self.file_url, index as u64 + 1);
                     }
                 }
                 TitleLine::Bad(reason) => {

@@ -9,10 +9,9 @@
 //!
 //! The location is a file, a folder (every file directly in it) or a file
 //! pattern with `*` and `?` in its last segment, on any object store.
-//! Options: `partitions` (byte-range splits of the ratings; default
-//! `datafusion.execution.target_partitions`, never below
-//! `datafusion.optimizer.repartition_file_min_size` bytes per split unless
-//! given), `encoding` (titles: `auto`, `latin1`, `utf8`) and `chunk_bytes`
+//! Options: `partitions` (byte-range splits of the ratings; `auto` or `0`,
+//! the default, is `datafusion.execution.target_partitions` splits of at
+//! least `datafusion.optimizer.repartition_file_min_size` bytes), `encoding` (titles: `auto`, `latin1`, `utf8`) and `chunk_bytes`
 //! (bytes per read).
 //!
 //! The table is planned on the Ballista scheduler (files listed, splits
@@ -283,7 +282,7 @@ pub async fn list_files(state: &dyn Session, location: &str) -> Result<(String, 
         return plan_err!("no Netflix Prize files match {location}");
     }
     files.sort();
-    Ok((store_url.as_str().trim_end_matches('/').to_string(), files))
+    Ok((store_url.as_str().to_string(), files))
 }
 
 /// The name of `path` when it is directly inside `dir`.
@@ -329,7 +328,13 @@ impl TableProviderFactory for NetflixTableFactory {
         for (key, value) in &cmd.options {
             let bad = || plan_datafusion_err!("{}: option {key} = '{value}' is not valid", cmd.name);
             match key.strip_prefix("format.").unwrap_or(key) {
-                "partitions" => spec.partitions = Some(value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(bad)?),
+                // 0 (or `auto`): from the session's target partitions.
+                "partitions" => {
+                    spec.partitions = match value.as_str() {
+                        "auto" | "0" => None,
+                        v => Some(v.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(bad)?),
+                    }
+                }
                 "encoding" => spec.encoding = Encoding::parse(value).ok_or_else(bad)?,
                 "chunk_bytes" => spec.chunk_bytes = value.parse().ok().filter(|&n: &u64| n > 0).ok_or_else(bad)?,
                 _ => {

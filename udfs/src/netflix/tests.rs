@@ -53,7 +53,11 @@ fn rejects(batches: &[RecordBatch], file: &str) -> Vec<Reject> {
         let raw = b.column(2).as_string::<i32>();
         let why = b.column(3).as_string::<i32>();
         for i in 0..b.num_rows() {
-            assert!(f.value(i).ends_with(file), "{} names {file}", f.value(i));
+            assert!(
+                f.value(i).starts_with("file:///") && f.value(i).ends_with(file),
+                "{} names {file}",
+                f.value(i)
+            );
             assert!(!l.is_null(i));
             out.push((l.value(i), raw.value(i).to_string(), why.value(i).to_string()));
         }
@@ -187,7 +191,11 @@ fn a_titles_file_keeps_commas_quotes_and_latin1() {
                 ));
             }
         }
-        let title = |id: i64, year: Option<i32>, t: &str| (Some(id), year, Some(t.to_string()), None, None);
+        let mut line = 0;
+        let mut title = |id: i64, year: Option<i32>, t: &str| {
+            line += 1;
+            (Some(id), year, Some(t.to_string()), Some(line), None)
+        };
         let reject = |line: i64, why: &str| (None, None, None, Some(line), Some(why.to_string()));
         assert_eq!(
             got,

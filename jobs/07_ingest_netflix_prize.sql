@@ -1,0 +1,51 @@
+-- Stage 07 ingest_netflix_prize: parse the Netflix Prize rating blocks and
+-- the titles file.
+--
+-- Both are moodflow table formats (not CSV): NETFLIX_RATINGS reads
+-- `MovieID:` blocks by byte-range splits on the executors, each split
+-- finding the MovieID of its first lines; NETFLIX_TITLES reads the Latin-1
+-- titles, split on their first two commas. A malformed line is a row with
+-- its file, line number, text and reason; `reason IS NULL` and
+-- `reason IS NOT NULL` are applied inside the scan.
+--
+-- Variables: netflix_titles_file (movie_titles.csv or movie_titles.txt;
+-- `moodflow run` sets the one it finds) and netflix_partitions (byte-range
+-- splits of the rating files; 0 = the session's target partitions, each at
+-- least datafusion.optimizer.repartition_file_min_size bytes).
+
+CREATE EXTERNAL TABLE nf_raw_ratings STORED AS NETFLIX_RATINGS
+LOCATION '${root}/raw/netflix_prize/combined_data_*.txt'
+OPTIONS ('partitions' '${netflix_partitions}');
+
+CREATE EXTERNAL TABLE nf_raw_titles STORED AS NETFLIX_TITLES
+LOCATION '${root}/raw/netflix_prize/${netflix_titles_file}';
+
+-- A MovieID listed twice is ambiguous: every copy is rejected.
+CREATE VIEW titles_checked AS
+SELECT movie_id, year, title, file, line,
+       CASE WHEN count(*) OVER (PARTITION BY movie_id) > 1 THEN 'duplicate MovieID' END AS reject_reason
+FROM nf_raw_titles WHERE reason IS NULL;
+
+COPY (
+  SELECT movie_id, year, title
+  FROM titles_checked WHERE reject_reason IS NULL
+) TO '${curated}/nf_movies_meta/' STORED AS PARQUET;
+
+COPY (
+  SELECT file, line, raw_line, reason FROM nf_raw_titles WHERE reason IS NOT NULL
+  UNION ALL
+  SELECT file, line,
+         concat(CAST(movie_id AS VARCHAR), ',', coalesce(CAST(year AS VARCHAR), 'NULL'), ',', title) AS raw_line,
+         reject_reason AS reason
+  FROM titles_checked WHERE reject_reason IS NOT NULL
+) TO '${curated}/_rejects/nf_movies_meta/' STORED AS PARQUET;
+
+-- Ratings of a MovieID without a title are kept (they are valid ratings);
+-- they cannot be bridged, and `moodflow verify` counts them.
+COPY (
+  SELECT movie_id, customer_id, rating, date FROM nf_raw_ratings WHERE reason IS NULL
+) TO '${curated}/netflix_ratings/' STORED AS PARQUET;
+
+COPY (
+  SELECT file, line, raw_line, reason FROM nf_raw_ratings WHERE reason IS NOT NULL
+) TO '${curated}/_rejects/netflix_ratings/' STORED AS PARQUET;

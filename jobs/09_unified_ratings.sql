@@ -1,0 +1,35 @@
+-- Stage 09 unified_ratings: MovieLens ratings and the bridged Netflix
+-- ratings in one table keyed by MovieLens movieId.
+--
+-- One scale: stars, 0.5..5 (MovieLens half stars, Netflix whole stars 1..5,
+-- both already on the 5-star scale, so values are kept as they are). Users
+-- are namespaced by source ("ml:12", "nf:1488844"): the two sources number
+-- their users independently. Timestamps are Unix seconds (a Netflix date
+-- is its midnight UTC). The last statement gives the per-source statistics
+-- that `moodflow run` prints.
+
+CREATE EXTERNAL TABLE ml_ratings STORED AS PARQUET LOCATION '${root}/curated/movielens_ratings/';
+CREATE EXTERNAL TABLE nf_ratings STORED AS PARQUET LOCATION '${root}/curated/netflix_ratings/';
+CREATE EXTERNAL TABLE bridge STORED AS PARQUET LOCATION '${root}/curated/title_bridge/';
+
+COPY (
+  SELECT "movieId", 'movielens' AS source, concat('ml:', CAST("userId" AS VARCHAR)) AS "userId",
+         rating, "timestamp", "movieId" AS source_movie_id
+  FROM ml_ratings
+  UNION ALL
+  SELECT b."movieId", 'netflix' AS source, concat('nf:', CAST(r.customer_id AS VARCHAR)) AS "userId",
+         CAST(r.rating AS DOUBLE) AS rating,
+         CAST(CAST(r.date AS INT) AS BIGINT) * 86400 AS "timestamp", r.movie_id AS source_movie_id
+  FROM nf_ratings r JOIN bridge b ON r.movie_id = b.nf_movie_id
+) TO '${curated}/unified_ratings/' STORED AS PARQUET;
+
+CREATE EXTERNAL TABLE unified STORED AS PARQUET LOCATION '${curated}/unified_ratings/';
+
+SELECT source,
+       count(*) AS ratings,
+       count(DISTINCT "userId") AS users,
+       count(DISTINCT "movieId") AS movies,
+       round(avg(rating), 3) AS mean_rating,
+       CAST(to_timestamp(min("timestamp")) AS DATE) AS first,
+       CAST(to_timestamp(max("timestamp")) AS DATE) AS last
+FROM unified GROUP BY source ORDER BY source;
