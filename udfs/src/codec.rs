@@ -102,14 +102,8 @@ fn to_wire(node: &dyn ExecutionPlan) -> Option<WireNode> {
 }
 
 fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
-    if let WireNode::NetflixScan(spec) = node {
-        if !inputs.is_empty() {
-            return internal_err!("a Netflix scan takes no input, got {}", inputs.len());
-        }
-        return Ok(Arc::new(NetflixScanExec::try_new(spec)?));
-    }
     let [input] = inputs else {
-        return internal_err!("a moodflow k-means node takes one input, got {}", inputs.len());
+        return internal_err!("a moodflow plan node takes one input, got {}", inputs.len());
     };
     let input = Arc::clone(input);
     Ok(match node {
@@ -132,7 +126,7 @@ fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dy
             Arc::new(KMeansAssignExec::new(input, key_column, column, centroids, mode))
         }
         WireNode::KMeansMerge { k, dim } => Arc::new(KMeansMergeExec::new(input, k, dim)),
-        WireNode::NetflixScan(_) => unreachable!("handled above"),
+        WireNode::NetflixScan(spec) => Arc::new(NetflixScanExec::try_new(spec, input)?),
     })
 }
 

@@ -1,6 +1,14 @@
 //! [`NetflixScanExec`]: the physical scan of Netflix Prize files, one output
 //! partition per group of byte ranges, run on the executors.
 //!
+//! The split plan travels as data: the scan's one child is an in-memory
+//! source whose partition `p` holds the byte ranges of output partition
+//! `p` (see [`splits_source`]). Ballista 55 restricts every task's plan to
+//! its share of the partitions by slicing the leaves it knows (file and
+//! memory scans) and rebuilding the nodes above them; a custom leaf would
+//! be left whole and every task would read every split. With the ranges in
+//! a memory source, a task's scan has exactly its own splits.
+//!
 //! A ratings range is streamed in chunks (never the whole split in memory):
 //! the reader first finds the range's first owned line (one small read
 //! around `start`) and the MovieID in force there (reads backwards from
@@ -14,11 +22,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Date32Builder, Int32Builder, Int64Builder, Int8Builder, RecordBatch, StringBuilder,
+    ArrayRef, AsArray, Date32Builder, Int32Builder, Int64Builder, Int8Builder, RecordBatch, StringArray, StringBuilder,
+    UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::catalog::memory::MemorySourceConfig;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_datafusion_err, internal_err, DataFusionError, Result};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -27,6 +38,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
 };
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
@@ -85,8 +97,6 @@ pub struct ScanSpec {
     pub kind: FileKind,
     /// The object store, `file:///` or `hdfs://nn:8020/`.
     pub store_url: String,
-    /// The ranges each output partition reads, in order.
-    pub partitions: Vec<Vec<FileRange>>,
     /// Output columns, as indices into the full schema.
     pub projection: Option<Vec<usize>>,
     /// Which rows to emit.
@@ -133,17 +143,67 @@ pub fn full_schema(kind: FileKind) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The schema of the split plan's rows: one byte range each.
+fn splits_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("path", DataType::Utf8, false),
+        Field::new("size", DataType::UInt64, false),
+        Field::new("start", DataType::UInt64, false),
+        Field::new("end", DataType::UInt64, false),
+    ]))
+}
+
+/// The split plan as an in-memory source: partition `p` holds the ranges
+/// output partition `p` reads, in order.
+pub fn splits_source(partitions: &[Vec<FileRange>]) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = splits_schema();
+    let batches = partitions
+        .iter()
+        .map(|ranges| {
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(StringArray::from_iter_values(ranges.iter().map(|r| r.path.as_str()))) as ArrayRef,
+                    Arc::new(UInt64Array::from_iter_values(ranges.iter().map(|r| r.size))),
+                    Arc::new(UInt64Array::from_iter_values(ranges.iter().map(|r| r.start))),
+                    Arc::new(UInt64Array::from_iter_values(ranges.iter().map(|r| r.end))),
+                ],
+            )?;
+            Ok(vec![batch])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let source = MemorySourceConfig::try_new(&batches, schema, None)?;
+    Ok(DataSourceExec::from_data_source(source))
+}
+
+fn ranges_of(batch: &RecordBatch) -> Result<Vec<FileRange>> {
+    let path = batch.column(0).as_string::<i32>();
+    let size = batch.column(1).as_primitive::<UInt64Type>();
+    let start = batch.column(2).as_primitive::<UInt64Type>();
+    let end = batch.column(3).as_primitive::<UInt64Type>();
+    Ok((0..batch.num_rows())
+        .map(|i| FileRange {
+            path: path.value(i).to_string(),
+            size: size.value(i),
+            start: start.value(i),
+            end: end.value(i),
+        })
+        .collect())
+}
+
 /// Scans Netflix Prize files by byte range.
 #[derive(Debug)]
 pub struct NetflixScanExec {
     spec: Arc<ScanSpec>,
+    splits: Arc<dyn ExecutionPlan>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
 impl NetflixScanExec {
-    /// A scan of `spec`; fails when the projection is out of range.
-    pub fn try_new(spec: ScanSpec) -> Result<Self> {
+    /// A scan of `spec` over the ranges of `splits` (see [`splits_source`]);
+    /// fails when the projection is out of range.
+    pub fn try_new(spec: ScanSpec, splits: Arc<dyn ExecutionPlan>) -> Result<Self> {
         let full = full_schema(spec.kind);
         let schema = match &spec.projection {
             Some(p) => Arc::new(full.project(p)?),
@@ -151,12 +211,13 @@ impl NetflixScanExec {
         };
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(spec.partitions.len().max(1)),
+            Partitioning::UnknownPartitioning(splits.properties().output_partitioning().partition_count()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
         Ok(Self {
             spec: Arc::new(spec),
+            splits,
             schema,
             properties,
         })
@@ -170,12 +231,11 @@ impl NetflixScanExec {
 
 impl DisplayAs for NetflixScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let ranges: usize = self.spec.partitions.iter().map(Vec::len).sum();
         write!(
             f,
-            "NetflixScanExec: kind={:?}, partitions={}, ranges={ranges}, rows={:?}",
+            "NetflixScanExec: kind={:?}, partitions={}, rows={:?}",
             self.spec.kind,
-            self.spec.partitions.len(),
+            self.properties.output_partitioning().partition_count(),
             self.spec.rows
         )
     }
@@ -191,7 +251,7 @@ impl ExecutionPlan for NetflixScanExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
+        vec![&self.splits]
     }
 
     fn apply_expressions(
@@ -203,13 +263,17 @@ impl ExecutionPlan for NetflixScanExec {
 
     fn replace_children(
         self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !children.is_empty() {
-            return internal_err!("NetflixScanExec is a leaf, got {} children", children.len());
+        if children.len() != 1 {
+            return internal_err!("NetflixScanExec takes one child, got {}", children.len());
         }
-        Ok(self)
+        // Always recompute: Ballista hands each task its restricted splits.
+        Ok(Arc::new(Self::try_new(
+            self.spec.as_ref().clone(),
+            children.swap_remove(0),
+        )?))
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -220,8 +284,7 @@ impl ExecutionPlan for NetflixScanExec {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        // Ballista may run a task with a partition of an empty scan.
-        let ranges = self.spec.partitions.get(partition).cloned().unwrap_or_default();
+        let splits = self.splits.execute(partition, Arc::clone(&context))?;
         let store = context
             .runtime_env()
             .object_store(ObjectStoreUrl::parse(&self.spec.store_url)?)?;
@@ -229,7 +292,8 @@ impl ExecutionPlan for NetflixScanExec {
             store,
             spec: Arc::clone(&self.spec),
             schema: Arc::clone(&self.schema),
-            ranges: ranges.into(),
+            splits: Some(splits),
+            ranges: VecDeque::new(),
             current: None,
             pending: VecDeque::new(),
             batch_size: context.session_config().batch_size().max(1),
@@ -248,6 +312,8 @@ struct PartitionReader {
     store: Arc<dyn ObjectStore>,
     spec: Arc<ScanSpec>,
     schema: SchemaRef,
+    /// The partition's ranges, read before the first batch.
+    splits: Option<SendableRecordBatchStream>,
     ranges: VecDeque<FileRange>,
     current: Option<RangeReader>,
     pending: VecDeque<RecordBatch>,
@@ -256,6 +322,11 @@ struct PartitionReader {
 
 impl PartitionReader {
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(mut splits) = self.splits.take() {
+            while let Some(batch) = splits.try_next().await? {
+                self.ranges.extend(ranges_of(&batch)?);
+            }
+        }
         loop {
             if let Some(batch) = self.pending.pop_front() {
                 return Ok(Some(batch));

@@ -31,7 +31,9 @@ use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
-use super::exec::{full_schema, FileKind, FileRange, NetflixScanExec, RowFilter, ScanSpec, DEFAULT_CHUNK_BYTES};
+use super::exec::{
+    full_schema, splits_source, FileKind, FileRange, NetflixScanExec, RowFilter, ScanSpec, DEFAULT_CHUNK_BYTES,
+};
 use super::titles::Encoding;
 
 /// What a Netflix table is: everything needed to plan its scan anywhere.
@@ -163,15 +165,17 @@ impl TableProvider for NetflixTable {
                 plan_splits(&files, count, min_bytes)
             }
         };
-        Ok(Arc::new(NetflixScanExec::try_new(ScanSpec {
-            kind: self.spec.kind,
-            store_url,
-            partitions,
-            projection: projection.cloned(),
-            rows,
-            encoding: self.spec.encoding,
-            chunk_bytes: self.spec.chunk_bytes,
-        })?))
+        Ok(Arc::new(NetflixScanExec::try_new(
+            ScanSpec {
+                kind: self.spec.kind,
+                store_url,
+                projection: projection.cloned(),
+                rows,
+                encoding: self.spec.encoding,
+                chunk_bytes: self.spec.chunk_bytes,
+            },
+            splits_source(&partitions)?,
+        )?))
     }
 }
 
