@@ -4,7 +4,10 @@
 //!   and for the `vader_compound` UDF inside a DataFusion query;
 //! - `stages`: generates a data set per size, then runs stages 01-04 on a
 //!   standalone Ballista, printing wall time, rows/s and the process's peak
-//!   resident memory per stage (Linux: VmHWM, reset before each stage).
+//!   resident memory per stage (Linux: VmHWM, reset before each stage);
+//! - `netflix`: generated Netflix Prize rating files of a given size, read
+//!   by `wc -l` (the floor: one pass over the bytes), by the Netflix scan
+//!   alone and by the whole stage 07 (scan, Parquet out, rejects).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -255,6 +258,140 @@ pub async fn bench_job(scheduler: Option<&str>, n: usize) -> Result<()> {
         pct(0.5),
         pct(0.99),
         ms[0]
+    );
+    Ok(())
+}
+
+/// Writes Netflix Prize files holding `ratings` ratings under
+/// `dir/raw/netflix_prize/`: four `combined_data_*.txt` files of 17,770
+/// movie blocks in all (the real layout) and a titles file. Returns the
+/// bytes of the rating files.
+pub fn write_netflix_files(dir: &Path, ratings: u64, seed: u64) -> Result<u64> {
+    use std::io::Write;
+    const MOVIES: u64 = 17_770;
+    const FILES: u64 = 4;
+    let nf = dir.join("raw/netflix_prize");
+    std::fs::create_dir_all(&nf)?;
+    let mut titles = std::io::BufWriter::new(std::fs::File::create(nf.join("movie_titles.csv"))?);
+    for m in 1..=MOVIES {
+        writeln!(titles, "{m},{},Movie {m}, Part {}", 1950 + m % 56, m % 3 + 1)?;
+    }
+    titles.flush()?;
+    let mut rng = moodflow_udfs::rng::Rng::new(seed);
+    let mut bytes = 0;
+    let per_movie = ratings / MOVIES;
+    let extra = ratings % MOVIES;
+    let mut line = Vec::with_capacity(32);
+    for f in 0..FILES {
+        let path = nf.join(format!("combined_data_{}.txt", f + 1));
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+        for m in (f * MOVIES / FILES + 1)..=((f + 1) * MOVIES / FILES) {
+            writeln!(out, "{m}:")?;
+            for _ in 0..per_movie + u64::from(m <= extra) {
+                let customer = 1 + rng.below(2_649_429);
+                let day = rng.below(2_243);
+                // 1999-11-11 plus `day`, without a calendar: months of 28
+                // days keep every date valid and the line length real.
+                let (y, mo, d) = (2000 + day / 336, 1 + day % 336 / 28, 1 + day % 28);
+                line.clear();
+                write!(line, "{customer},{},{y}-{mo:02}-{d:02}", 1 + rng.below(5))?;
+                line.push(b'\n');
+                out.write_all(&line)?;
+            }
+        }
+        out.flush()?;
+        bytes += std::fs::metadata(&path)?.len();
+    }
+    Ok(bytes)
+}
+
+/// Prints Netflix ingest throughput at `ratings` ratings: `wc -l`, the
+/// scan alone, and stage 07.
+pub async fn bench_netflix(dir: &Path, ratings: u64, scheduler: Option<&str>) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let started = Instant::now();
+    let bytes = write_netflix_files(dir, ratings, 42)?;
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "generate {} Netflix ratings: {:.2}s ({mb:.1} MB in 4 files)",
+        group(ratings),
+        started.elapsed().as_secs_f64()
+    );
+    let line = |what: &str, secs: f64, rss: Option<f64>| {
+        println!(
+            "{what:<44} {secs:>8.2}s {:>14.0} ratings/s {:>8.1} MB/s {:>10}",
+            ratings as f64 / secs,
+            mb / secs,
+            rss.map_or("n/a".into(), |m| format!("{m:.0} MiB"))
+        );
+    };
+    let files: Vec<_> = (1..=4)
+        .map(|f| dir.join(format!("raw/netflix_prize/combined_data_{f}.txt")))
+        .collect();
+    let t = Instant::now();
+    let wc = std::process::Command::new("wc").arg("-l").args(&files).output()?;
+    anyhow::ensure!(wc.status.success(), "wc -l failed");
+    line(
+        "wc -l (one pass over the bytes, 1 core)",
+        t.elapsed().as_secs_f64(),
+        None,
+    );
+
+    let root = StorageRoot::parse(&dir.to_string_lossy())?;
+    let cluster = crate::connect(scheduler, session_config(&[])?).await?;
+    let location = root.join("raw/netflix_prize/combined_data_*.txt");
+    cluster
+        .ctx
+        .sql(&format!(
+            "CREATE EXTERNAL TABLE nf STORED AS NETFLIX_RATINGS LOCATION '{location}'"
+        ))
+        .await?;
+    reset_peak_rss();
+    let t = Instant::now();
+    let batches = cluster
+        .ctx
+        .sql("SELECT count(*) AS n, sum(rating) AS stars FROM nf WHERE reason IS NULL")
+        .await?
+        .collect()
+        .await?;
+    let secs = t.elapsed().as_secs_f64();
+    let counted = batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        })
+        .map_or(0, |a| a.value(0));
+    anyhow::ensure!(
+        counted as u64 == ratings,
+        "the scan counted {counted} ratings, not {ratings}"
+    );
+    line("scan: parse every rating (count, sum)", secs, peak_rss_mib());
+
+    reset_peak_rss();
+    let stage: Vec<_> = crate::pipeline::NETFLIX_STAGES[..1].to_vec();
+    let report = run_stages(
+        &cluster,
+        &root,
+        &stage,
+        &BTreeMap::new(),
+        &PipelineOptions::default(),
+        &Progress::new(true),
+    )
+    .await?;
+    let s = &report.stages[0];
+    anyhow::ensure!(
+        s.written.get("netflix_ratings") == Some(&ratings),
+        "stage 07 wrote {:?}",
+        s.written
+    );
+    line(
+        "stage 07: scan + Parquet + rejects + titles",
+        s.elapsed.as_secs_f64(),
+        peak_rss_mib(),
     );
     Ok(())
 }

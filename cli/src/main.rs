@@ -151,6 +151,19 @@ enum BenchCommand {
         #[arg(long)]
         scheduler: Option<String>,
     },
+    /// Netflix Prize ingest on generated rating files: ratings/s and MB/s
+    /// of `wc -l`, of the scan alone and of stage 07.
+    Netflix {
+        /// Sizes in ratings, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000000,100000000")]
+        ratings: Vec<u64>,
+        /// Scratch directory (replaced for each size).
+        #[arg(long, default_value = "./bench-netflix")]
+        dir: PathBuf,
+        /// Ballista scheduler to submit to; standalone when absent.
+        #[arg(long)]
+        scheduler: Option<String>,
+    },
     /// Latency of trivial jobs (`SELECT 1`): Ballista's fixed cost per job.
     Job {
         /// Ballista scheduler to submit to; standalone when absent.
@@ -275,6 +288,16 @@ async fn dispatch(command: Command) -> Result<()> {
             } => {
                 for n in ratings {
                     moodflow::bench::bench_stages(&dir.join(n.to_string()), n, scheduler.as_deref()).await?;
+                }
+                Ok(())
+            }
+            BenchCommand::Netflix {
+                ratings,
+                dir,
+                scheduler,
+            } => {
+                for n in ratings {
+                    moodflow::bench::bench_netflix(&dir.join(n.to_string()), n, scheduler.as_deref()).await?;
                 }
                 Ok(())
             }

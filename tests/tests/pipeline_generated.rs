@@ -311,3 +311,34 @@ async fn failed_stage() {
         "staging left behind"
     );
 }
+
+/// The catalogue is optional: without `raw/catalog/` stage 02 reads it as
+/// no rows (an empty join side, which hung Ballista 55's adaptive planner
+/// until moodflow turned it off) and no movie gets a description.
+#[test]
+fn stage_02_runs_without_the_catalogue() {
+    moodflow_tests::block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        generate(dir.path(), GenerateOptions { ratings: 500, seed: 3 }).expect("generate");
+        std::fs::remove_dir_all(dir.path().join("raw/catalog")).expect("remove the catalogue");
+        let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
+        let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
+        let run = moodflow_tests::run_pipeline(&cluster, &root, &STAGES[..2]);
+        let report = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+            .await
+            .expect("stages 01-02 finish")
+            .expect("stages 01-02");
+        let movies = report.stages[0].written["movielens_movies"];
+        assert_eq!(report.stages[1].written["movie_text"], movies);
+        let ctx = local_context(session_config(&[]).expect("config")).expect("ctx");
+        let text = read(&ctx, dir.path(), "movie_text").await;
+        let described: usize = text
+            .iter()
+            .map(|b| {
+                let c = b.column(b.schema().index_of("has_description").expect("column"));
+                c.as_boolean().true_count()
+            })
+            .sum();
+        assert_eq!((rows(&text), described), (movies as usize, 0));
+    });
+}
