@@ -187,6 +187,9 @@ pub const DEFAULT_VARS: &[(&str, &str)] = &[
     // partitions, none under datafusion.optimizer.repartition_file_min_size).
     ("netflix_titles_file", "movie_titles.csv"),
     ("netflix_partitions", "0"),
+    // Stage 08: how far a unique title's years may be apart for a
+    // title-only match (see jobs/08_bridge_titles.sql).
+    ("bridge_max_year_gap", "2"),
 ];
 
 /// [`DEFAULT_VARS`] as a map.
