@@ -200,11 +200,21 @@ pub async fn run_pipeline(
     root: &StorageRoot,
     stages: &[moodflow::pipeline::Stage],
 ) -> Result<moodflow::pipeline::RunReport, moodflow::pipeline::PipelineError> {
+    run_pipeline_with(cluster, root, stages, &[]).await
+}
+
+/// [`run_pipeline`] with job variables (`netflix_partitions=7`).
+pub async fn run_pipeline_with(
+    cluster: &moodflow_udfs::Cluster,
+    root: &StorageRoot,
+    stages: &[moodflow::pipeline::Stage],
+    vars: &[(&str, &str)],
+) -> Result<moodflow::pipeline::RunReport, moodflow::pipeline::PipelineError> {
     moodflow::pipeline::run_stages(
         cluster,
         root,
         stages,
-        &std::collections::BTreeMap::new(),
+        &vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         &moodflow::pipeline::PipelineOptions::default(),
         &moodflow::progress::Progress::new(true),
     )

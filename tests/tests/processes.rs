@@ -14,12 +14,13 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::ParquetReadOptions;
 use moodflow::generate::{generate, GenerateOptions};
 use moodflow::job::copy_target;
-use moodflow::pipeline::{PipelineError, STAGES};
+use moodflow::pipeline::{PipelineError, NETFLIX_STAGES, STAGES};
 use moodflow_tests::processes::ProcessCluster;
 use moodflow_udfs::{local_context, remote, session_config, standalone, StorageRoot};
 
 /// Every curated table, rows rendered as text (floats rounded to 9
-/// decimals: sums over partitions may differ in the last bits), sorted.
+/// decimals: sums over partitions may differ in the last bits; the root's
+/// path, which rejects name, written `ROOT`), sorted.
 async fn tables(root: &Path) -> BTreeMap<String, Vec<String>> {
     let ctx = local_context(session_config(&[]).expect("config")).expect("ctx");
     let mut out = BTreeMap::new();
@@ -83,7 +84,8 @@ async fn tables(root: &Path) -> BTreeMap<String, Vec<String>> {
                     fmts.iter()
                         .map(|f| f.value(i).to_string())
                         .collect::<Vec<_>>()
-                        .join("|"),
+                        .join("|")
+                        .replace(&root.display().to_string(), "ROOT"),
                 );
             }
         }
@@ -112,7 +114,11 @@ fn separate_processes_give_the_standalone_outputs() {
         let local = standalone(session_config(&[]).expect("config"))
             .await
             .expect("standalone");
-        moodflow_tests::run_pipeline(&local, &root_of(alone.path()), STAGES)
+        // Every stage, 07-09 included (the generated data has Netflix
+        // files); the cluster reads the rating files in 7 byte-range
+        // splits on two executor processes, the standalone run in one.
+        let stages: Vec<_> = STAGES.iter().chain(NETFLIX_STAGES).cloned().collect();
+        moodflow_tests::run_pipeline(&local, &root_of(alone.path()), &stages)
             .await
             .expect("standalone run");
 
@@ -120,7 +126,13 @@ fn separate_processes_give_the_standalone_outputs() {
         let client = remote(&cluster.url, session_config(&[]).expect("config"))
             .await
             .expect("client");
-        let run = moodflow_tests::run_pipeline(&client, &root_of(spread.path()), STAGES).await;
+        let run = moodflow_tests::run_pipeline_with(
+            &client,
+            &root_of(spread.path()),
+            &stages,
+            &[("netflix_partitions", "7")],
+        )
+        .await;
         if let Err(e) = &run {
             panic!("cluster run failed: {e:?}\n{}", cluster.logs());
         }
@@ -133,7 +145,8 @@ fn separate_processes_give_the_standalone_outputs() {
             b.keys().collect::<Vec<_>>(),
             "same tables"
         );
-        assert!(a.len() >= 8, "{:?}", a.keys());
+        assert!(a.len() >= 13, "{:?}", a.keys());
+        assert!(a.contains_key("unified_ratings") && a.contains_key("_rejects/netflix_ratings"));
         for (name, rows) in &a {
             assert_eq!(rows.len(), b[name].len(), "{name}: row count");
             for (x, y) in rows.iter().zip(&b[name]) {
