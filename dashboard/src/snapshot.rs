@@ -36,6 +36,7 @@ pub const TABLES: &[(&str, &str)] = &[
     ("netflix_ratings", "07 ingest_netflix_prize"),
     ("nf_movies_meta", "07 ingest_netflix_prize"),
     ("title_bridge", "08 bridge_titles"),
+    ("title_bridge_unmatched", "08 bridge_titles"),
     ("unified_ratings", "09 unified_ratings"),
 ];
 
