@@ -114,6 +114,25 @@ async fn scalar(ctx: &SessionContext, sql: &str) -> Result<i64> {
     Ok(if v.is_null(0) { 0 } else { v.value(0) })
 }
 
+/// Rejected rows are worth a look, not a failure: a warning with their count.
+async fn check_rejects(ctx: &SessionContext, root: &StorageRoot, report: &mut Report, tables: &[&str]) -> Result<()> {
+    for table in tables {
+        let name = format!("rejects_{table}");
+        if register(ctx, root, &name, &format!("curated/_rejects/{table}")).await {
+            let n = scalar(ctx, &format!("SELECT count(*) FROM {name}")).await?;
+            if n > 0 {
+                report.warn(
+                    format!("rejects of {table}"),
+                    format!("{n} rows in curated/_rejects/{table}"),
+                );
+            } else {
+                report.push(format!("rejects of {table}"), true, "none");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs every check against `root`.
 pub async fn verify(root: &StorageRoot) -> Result<Report> {
     let ctx = local_context(session_config(&[])?)?;
@@ -128,20 +147,13 @@ pub async fn verify(root: &StorageRoot) -> Result<Report> {
         report.push(format!("{table} has rows"), rows > 0, format!("{rows} rows"));
         present.insert(*table);
     }
-    for table in ["movielens_movies", "movielens_ratings", "movielens_tags"] {
-        let name = format!("rejects_{table}");
-        if register(&ctx, root, &name, &format!("curated/_rejects/{table}")).await {
-            let n = scalar(&ctx, &format!("SELECT count(*) FROM {name}")).await?;
-            if n > 0 {
-                report.warn(
-                    format!("rejects of {table}"),
-                    format!("{n} rows in curated/_rejects/{table}"),
-                );
-            } else {
-                report.push(format!("rejects of {table}"), true, "none");
-            }
-        }
-    }
+    check_rejects(
+        &ctx,
+        root,
+        &mut report,
+        &["movielens_movies", "movielens_ratings", "movielens_tags"],
+    )
+    .await?;
     if present.contains("nf_features") {
         let nulls = scalar(
             &ctx,
@@ -258,20 +270,7 @@ async fn check_netflix(ctx: &SessionContext, root: &StorageRoot, report: &mut Re
     if missing || !register(ctx, root, "ml_movies", "curated/movielens_movies").await {
         return Ok(());
     }
-    for table in ["netflix_ratings", "nf_movies_meta"] {
-        let name = format!("rejects_{table}");
-        if register(ctx, root, &name, &format!("curated/_rejects/{table}")).await {
-            let n = scalar(ctx, &format!("SELECT count(*) FROM {name}")).await?;
-            if n > 0 {
-                report.warn(
-                    format!("rejects of {table}"),
-                    format!("{n} rows in curated/_rejects/{table}"),
-                );
-            } else {
-                report.push(format!("rejects of {table}"), true, "none");
-            }
-        }
-    }
+    check_rejects(ctx, root, report, &["netflix_ratings", "nf_movies_meta"]).await?;
     let titles = scalar(ctx, "SELECT count(*) FROM nf_movies_meta").await?;
     let bridged = scalar(ctx, "SELECT count(DISTINCT nf_movie_id) FROM title_bridge").await?;
     let mut kinds = Vec::new();

@@ -516,7 +516,7 @@ impl RangeReader {
 }
 
 fn read_error(file_url: &str, e: object_store::Error) -> DataFusionError {
-    exec_datafusion_err!("stage 07 reading {file_url}: {e}")
+    exec_datafusion_err!("cannot read Netflix Prize file {file_url}: {e}")
 }
 
 async fn fetch(store: &dyn ObjectStore, path: &Path, file_url: &str, range: std::ops::Range<u64>) -> Result<Vec<u8>> {

@@ -188,7 +188,7 @@ pub fn parse_split(data: &[u8], start: usize, end: usize, ok: &mut impl FnMut(Ra
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -239,16 +239,19 @@ mod tests {
         assert_eq!(bad[0].reason, "rating line before any MovieID: header");
     }
 
-    fn file() -> impl Strategy<Value = String> {
+    /// A rating file: a header, then ratings, headers and garbage in any
+    /// order, LF or CRLF, with or without a final newline (shared with the
+    /// scan's property test).
+    pub(crate) fn file() -> impl Strategy<Value = String> {
         let line = prop_oneof![
-            4 => (1u32..2_000_000, 1u8..6, 1999u32..2006, 1u32..13, 1u32..29)
+            5 => (1u32..2_000_000, 1u8..6, 1999u32..2006, 1u32..13, 1u32..29)
                 .prop_map(|(c, r, y, m, d)| format!("{c},{r},{y}-{m:02}-{d:02}")),
             1 => (1u32..20_000).prop_map(|m| format!("{m}:")),
             1 => "[a-z0-9,:-]{0,12}",
         ];
         (
             (1u32..20_000).prop_map(|m| format!("{m}:")),
-            proptest::collection::vec(line, 0..60),
+            proptest::collection::vec(line, 0..80),
             any::<bool>(),
             any::<bool>(),
         )

@@ -11,6 +11,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use proptest::prelude::*;
 
+use super::parse::tests::file;
 use super::parse::{line_number, parse_split};
 use crate::codec::MoodflowPhysicalCodec;
 
@@ -117,29 +118,6 @@ async fn scan(dir: &std::path::Path, data: &[u8], partitions: usize, chunk: usiz
     )
     .await;
     (rows(&ok), rejects(&bad, "combined_data_1.txt"))
-}
-
-fn file() -> impl Strategy<Value = String> {
-    let line = prop_oneof![
-        6 => (1u32..2_000_000, 1u8..6, 1999u32..2006, 1u32..13, 1u32..29)
-            .prop_map(|(c, r, y, m, d)| format!("{c},{r},{y}-{m:02}-{d:02}")),
-        1 => (1u32..20_000).prop_map(|m| format!("{m}:")),
-        1 => "[a-z0-9,:-]{0,12}",
-    ];
-    (
-        (1u32..20_000).prop_map(|m| format!("{m}:")),
-        proptest::collection::vec(line, 0..80),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(first, lines, crlf, trailing)| {
-            let eol = if crlf { "\r\n" } else { "\n" };
-            let mut s = std::iter::once(first).chain(lines).collect::<Vec<_>>().join(eol);
-            if trailing {
-                s.push_str(eol);
-            }
-            s
-        })
 }
 
 proptest! {
