@@ -177,7 +177,9 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
         let victim = cluster.executor_addrs[1].clone();
         let survivor = cluster.executor_addrs[0].clone();
         let run_root = root.clone();
-        let run = tokio::spawn(async move { moodflow_tests::run_pipeline(&client, &run_root, STAGES).await });
+        let stages: Vec<_> = STAGES.iter().chain(NETFLIX_STAGES).cloned().collect();
+        let run_stages = stages.clone();
+        let run = tokio::spawn(async move { moodflow_tests::run_pipeline(&client, &run_root, &run_stages).await });
         // Kill when stage 01's first job has tasks running.
         let jobs = format!("{}/api/jobs", cluster.rest);
         for _ in 0..600 {
@@ -214,7 +216,7 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
                 // No half-written table: every committed table reads whole,
                 // and each stage's tables are all there or all absent.
                 let present = tables(dir.path()).await;
-                for stage in STAGES {
+                for stage in &stages {
                     if let Some(job) = stage.job() {
                         let outputs: Vec<String> = job.statements.iter().filter_map(|s| copy_target(s)).collect();
                         let there = outputs.iter().filter(|t| present.contains_key(t.as_str())).count();
