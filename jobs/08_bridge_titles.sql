@@ -19,7 +19,7 @@
 -- checking real pairs by eye (ml-latest-small against the Netflix Prize
 -- titles): a unique title 2 years off is right about 9 times in 10, 3 years
 -- off about 6 in 10, further off mostly a remake or another film of the
--- same name ("Jack Frost" 1996 vs 1998, "Thunderbirds" 1965 vs 2004).
+-- same name ("Under the Skin" 1997 vs 2013, "Thunderbirds" 1965 vs 2004).
 
 CREATE EXTERNAL TABLE ml_movies STORED AS PARQUET LOCATION '${root}/curated/movielens_movies/';
 CREATE EXTERNAL TABLE nf_meta STORED AS PARQUET LOCATION '${root}/curated/nf_movies_meta/';

@@ -37,7 +37,7 @@ fn s(v: &str) -> V {
 /// Every row of a curated table, columns as named, sorted. A fresh
 /// context each time: a context caches listings, and a table is replaced
 /// between reads.
-async fn table(_: &(), root: &Path, name: &str, columns: &[&str]) -> Vec<Vec<V>> {
+async fn table(root: &Path, name: &str, columns: &[&str]) -> Vec<Vec<V>> {
     let ctx: SessionContext = local_context(session_config(&[]).expect("config")).expect("local");
     let path = root.join("curated").join(name);
     let batches: Vec<RecordBatch> = ctx
@@ -228,7 +228,6 @@ async fn netflix_stages() {
     let cluster = standalone(session_config(&[]).expect("config"))
         .await
         .expect("standalone");
-    let local = ();
     let stage = |n: &str| {
         STAGES
             .iter()
@@ -265,11 +264,11 @@ async fn netflix_stages() {
         .collect();
     for partitions in [1, 2, 7, 16] {
         let report = run(vec![stage("07")], partitions).await;
-        let got = table(&local, &root_path, "netflix_ratings", &ratings_cols).await;
+        let got = table(&root_path, "netflix_ratings", &ratings_cols).await;
         assert_eq!(got.len(), want_ratings.len(), "{partitions} partitions");
         assert_eq!(got, want_ratings, "{partitions} partitions");
         assert_eq!(report.stages[0].written["netflix_ratings"], want_ratings.len() as u64);
-        let mut got = table(&local, &root_path, "_rejects/netflix_ratings", &reject_cols).await;
+        let mut got = table(&root_path, "_rejects/netflix_ratings", &reject_cols).await;
         for row in &mut got {
             let V::S(file) = &row[0] else { panic!("file is text") };
             let name = file.rsplit('/').next().expect("name").to_string();
@@ -288,7 +287,7 @@ async fn netflix_stages() {
         assert_eq!(got, want, "{partitions} partitions: rejects");
     }
 
-    let meta = table(&local, &root_path, "nf_movies_meta", &["movie_id", "year", "title"]).await;
+    let meta = table(&root_path, "nf_movies_meta", &["movie_id", "year", "title"]).await;
     let title = |id: i64, year: Option<i64>, t: &str| vec![i(id), year.map_or(V::Null, V::I), s(t)];
     assert_eq!(
         meta,
@@ -309,13 +308,7 @@ async fn netflix_stages() {
             title(15, Some(1979), "Nosferatu"),
         ]
     );
-    let title_rejects = table(
-        &local,
-        &root_path,
-        "_rejects/nf_movies_meta",
-        &["line", "raw_line", "reason"],
-    )
-    .await;
+    let title_rejects = table(&root_path, "_rejects/nf_movies_meta", &["line", "raw_line", "reason"]).await;
     assert_eq!(
         title_rejects,
         vec![
@@ -327,7 +320,6 @@ async fn netflix_stages() {
 
     run(vec![stage("08"), stage("09")], 0).await;
     let bridge = table(
-        &local,
         &root_path,
         "title_bridge",
         &["nf_movie_id", "movieId", "kind", "matched_on"],
@@ -349,7 +341,6 @@ async fn netflix_stages() {
         ]
     );
     let unmatched = table(
-        &local,
         &root_path,
         "title_bridge_unmatched",
         &["nf_movie_id", "reason", "candidates"],
@@ -400,7 +391,6 @@ async fn netflix_stages() {
     }
     want.sort();
     let got = table(
-        &local,
         &root_path,
         "unified_ratings",
         &["movieId", "source", "userId", "rating", "timestamp", "source_movie_id"],
