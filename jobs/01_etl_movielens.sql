@@ -1,26 +1,31 @@
 -- Stage 01 etl_movielens: parse and validate the MovieLens CSV files.
 --
--- Every raw row ends in exactly one place: its table, or
--- _rejects/<table> with the file, the row re-joined from its fields and the
--- reason. Columns are read as text and cast here, so a bad value becomes a
--- reject instead of failing the stage. CRLF and LF are both accepted.
+-- Every raw record ends in exactly one place: its table, or
+-- _rejects/<table> with the file, its first and last line, the record
+-- exactly as read (quoting and line ending included) and the reason.
+--
+-- The files are read by moodflow's MOODFLOW_CSV format, not DataFusion's
+-- CSV reader: a record with a bad byte, a wrong field count or a stray
+-- quote is a row with a `reason` instead of an error that stops the
+-- pipeline, a quoted field may span at most 8 lines (a stray quote costs
+-- one line, never the rest of the file), and the header is detected (a
+-- file without one loses no row). Columns are read as text and cast here,
+-- so a bad value becomes a reject too. CRLF and LF are both accepted.
 
 CREATE EXTERNAL TABLE raw_movies ("movieId" VARCHAR, title VARCHAR, genres VARCHAR)
-STORED AS CSV LOCATION '${root}/raw/movielens/movies.csv'
-OPTIONS ('format.has_header' 'true', 'format.truncated_rows' 'true');
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/movies.csv';
 
 CREATE EXTERNAL TABLE raw_ratings ("userId" VARCHAR, "movieId" VARCHAR, rating VARCHAR, "timestamp" VARCHAR)
-STORED AS CSV LOCATION '${root}/raw/movielens/ratings.csv'
-OPTIONS ('format.has_header' 'true', 'format.truncated_rows' 'true');
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/ratings.csv';
 
 CREATE EXTERNAL TABLE raw_tags ("userId" VARCHAR, "movieId" VARCHAR, tag VARCHAR, "timestamp" VARCHAR)
-STORED AS CSV LOCATION '${root}/raw/movielens/tags.csv'
-OPTIONS ('format.has_header' 'true', 'format.truncated_rows' 'true');
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/tags.csv';
 
 CREATE VIEW movies_checked AS
-SELECT "movieId" AS raw_id, title, genres,
+SELECT "movieId" AS raw_id, title, genres, file, line, line_end, raw_line,
        TRY_CAST("movieId" AS BIGINT) AS id,
        CASE
+         WHEN reason IS NOT NULL THEN reason
          WHEN TRY_CAST("movieId" AS BIGINT) IS NULL THEN 'movieId is not an integer'
          WHEN TRY_CAST("movieId" AS BIGINT) <= 0 THEN 'movieId is not positive'
          WHEN title IS NULL OR trim(title) = '' THEN 'title is empty'
@@ -33,8 +38,9 @@ CREATE VIEW valid_movie_ids AS
 SELECT id FROM movies_checked WHERE reject_reason IS NULL;
 
 CREATE VIEW ratings_checked AS
-SELECT r."userId", r."movieId", r.rating, r."timestamp",
+SELECT r."userId", r."movieId", r.rating, r."timestamp", r.file, r.line, r.line_end, r.raw_line,
        CASE
+         WHEN r.reason IS NOT NULL THEN r.reason
          WHEN TRY_CAST(r."userId" AS BIGINT) IS NULL OR TRY_CAST(r."userId" AS BIGINT) <= 0 THEN 'userId is not a positive integer'
          WHEN TRY_CAST(r."movieId" AS BIGINT) IS NULL OR TRY_CAST(r."movieId" AS BIGINT) <= 0 THEN 'movieId is not a positive integer'
          WHEN TRY_CAST(r.rating AS DOUBLE) IS NULL THEN 'rating is not a number'
@@ -47,8 +53,9 @@ SELECT r."userId", r."movieId", r.rating, r."timestamp",
 FROM raw_ratings r LEFT JOIN valid_movie_ids m ON TRY_CAST(r."movieId" AS BIGINT) = m.id;
 
 CREATE VIEW tags_checked AS
-SELECT t."userId", t."movieId", t.tag, t."timestamp",
+SELECT t."userId", t."movieId", t.tag, t."timestamp", t.file, t.line, t.line_end, t.raw_line,
        CASE
+         WHEN t.reason IS NOT NULL THEN t.reason
          WHEN TRY_CAST(t."userId" AS BIGINT) IS NULL OR TRY_CAST(t."userId" AS BIGINT) <= 0 THEN 'userId is not a positive integer'
          WHEN TRY_CAST(t."movieId" AS BIGINT) IS NULL OR TRY_CAST(t."movieId" AS BIGINT) <= 0 THEN 'movieId is not a positive integer'
          WHEN t.tag IS NULL OR trim(t.tag) = '' THEN 'tag is empty'
@@ -69,9 +76,7 @@ COPY (
 ) TO '${curated}/movielens_movies/' STORED AS PARQUET;
 
 COPY (
-  SELECT 'raw/movielens/movies.csv' AS file,
-         concat(coalesce(raw_id, ''), ',', coalesce(title, ''), ',', coalesce(genres, '')) AS raw_line,
-         reject_reason AS reason
+  SELECT file, line, line_end, raw_line, reject_reason AS reason
   FROM movies_checked WHERE reject_reason IS NOT NULL
 ) TO '${curated}/_rejects/movielens_movies/' STORED AS PARQUET;
 
@@ -84,9 +89,7 @@ COPY (
 ) TO '${curated}/movielens_ratings/' STORED AS PARQUET;
 
 COPY (
-  SELECT 'raw/movielens/ratings.csv' AS file,
-         concat(coalesce("userId", ''), ',', coalesce("movieId", ''), ',', coalesce(rating, ''), ',', coalesce("timestamp", '')) AS raw_line,
-         reject_reason AS reason
+  SELECT file, line, line_end, raw_line, reject_reason AS reason
   FROM ratings_checked WHERE reject_reason IS NOT NULL
 ) TO '${curated}/_rejects/movielens_ratings/' STORED AS PARQUET;
 
@@ -99,8 +102,6 @@ COPY (
 ) TO '${curated}/movielens_tags/' STORED AS PARQUET;
 
 COPY (
-  SELECT 'raw/movielens/tags.csv' AS file,
-         concat(coalesce("userId", ''), ',', coalesce("movieId", ''), ',', coalesce(tag, ''), ',', coalesce("timestamp", '')) AS raw_line,
-         reject_reason AS reason
+  SELECT file, line, line_end, raw_line, reject_reason AS reason
   FROM tags_checked WHERE reject_reason IS NOT NULL
 ) TO '${curated}/_rejects/movielens_tags/' STORED AS PARQUET;

@@ -5,7 +5,7 @@
 -- `MovieID:` blocks by byte-range splits on the executors, each split
 -- finding the MovieID of its first lines; NETFLIX_TITLES reads the Latin-1
 -- titles, split on their first two commas. A malformed line is a row with
--- its file, line number, text and reason; `reason IS NULL` and
+-- its file, line number, raw text (line ending included) and reason; `reason IS NULL` and
 -- `reason IS NOT NULL` are applied inside the scan.
 --
 -- Variables: netflix_titles_file (movie_titles.csv or movie_titles.txt;
@@ -22,7 +22,7 @@ LOCATION '${root}/raw/netflix_prize/${netflix_titles_file}';
 
 -- A MovieID listed twice is ambiguous: every copy is rejected.
 CREATE VIEW titles_checked AS
-SELECT movie_id, year, title, file, line,
+SELECT movie_id, year, title, file, line, raw_line,
        CASE WHEN count(*) OVER (PARTITION BY movie_id) > 1 THEN 'duplicate MovieID' END AS reject_reason
 FROM nf_raw_titles WHERE reason IS NULL;
 
@@ -34,9 +34,7 @@ COPY (
 COPY (
   SELECT file, line, raw_line, reason FROM nf_raw_titles WHERE reason IS NOT NULL
   UNION ALL
-  SELECT file, line,
-         concat(CAST(movie_id AS VARCHAR), ',', coalesce(CAST(year AS VARCHAR), 'NULL'), ',', title) AS raw_line,
-         reject_reason AS reason
+  SELECT file, line, raw_line, reject_reason AS reason
   FROM titles_checked WHERE reject_reason IS NOT NULL
 ) TO '${curated}/_rejects/nf_movies_meta/' STORED AS PARQUET;
 

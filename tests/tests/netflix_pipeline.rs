@@ -155,7 +155,7 @@ fn write_ratings(dir: &Path) -> Ratings {
             rejects.push((
                 name.into(),
                 1,
-                "555,3,2005-01-01".into(),
+                format!("555,3,2005-01-01{eol}"),
                 "rating line before any MovieID: header".into(),
             ));
         }
@@ -174,7 +174,8 @@ fn write_ratings(dir: &Path) -> Ratings {
                     ];
                     let (raw, why) = bad[(m as usize / 3) % bad.len()];
                     lines.push(raw.into());
-                    rejects.push((name.into(), lines.len() as i64, raw.into(), why.into()));
+                    // A reject keeps its line ending (never the file's last line here).
+                    rejects.push((name.into(), lines.len() as i64, format!("{raw}{eol}"), why.into()));
                 }
             }
         }
@@ -312,9 +313,9 @@ async fn netflix_stages() {
     assert_eq!(
         title_rejects,
         vec![
-            vec![i(13), s("13,2001,Twice A"), s("duplicate MovieID")],
-            vec![i(14), s("13,2002,Twice B"), s("duplicate MovieID")],
-            vec![i(17), s("x,2001,Bad id"), s("MovieID is not a positive integer")],
+            vec![i(13), s("13,2001,Twice A\n"), s("duplicate MovieID")],
+            vec![i(14), s("13,2002,Twice B\n"), s("duplicate MovieID")],
+            vec![i(17), s("x,2001,Bad id\n"), s("MovieID is not a positive integer")],
         ]
     );
 

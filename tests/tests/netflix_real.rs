@@ -3,7 +3,7 @@
 //! data folder; skipped when it is absent): every line read once, the same
 //! ratings for 1, 2, 7 and 16 byte-range splits, LF and CRLF.
 
-use moodflow_udfs::netflix::parse::{parse_split, Rating};
+use moodflow_udfs::formats::netflix::{parse_split, Rating};
 
 fn parse(data: &[u8], parts: usize) -> (Vec<Rating>, usize) {
     let (mut ok, mut bad) = (Vec::new(), 0);

@@ -32,10 +32,10 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
 
+use crate::formats::exec::{RawScanExec, ScanSpec};
+use crate::formats::table::{RawTable, TableSpec};
 use crate::kmeans::exec::{AssignMode, KMeansAssignExec, KMeansMergeExec};
 use crate::kmeans::math::{Centroids, SilhouetteStats};
-use crate::netflix::exec::{NetflixScanExec, ScanSpec};
-use crate::netflix::table::{NetflixTable, TableSpec};
 
 /// Prefix of every moodflow node.
 pub const MAGIC: &[u8] = b"\0moodflow/1\0";
@@ -54,7 +54,7 @@ enum WireNode {
         k: usize,
         dim: usize,
     },
-    NetflixScan(ScanSpec),
+    RawScan(ScanSpec),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -91,8 +91,8 @@ fn to_wire(node: &dyn ExecutionPlan) -> Option<WireNode> {
             silhouette,
         });
     }
-    if let Some(scan) = node.downcast_ref::<NetflixScanExec>() {
-        return Some(WireNode::NetflixScan(scan.spec().clone()));
+    if let Some(scan) = node.downcast_ref::<RawScanExec>() {
+        return Some(WireNode::RawScan(scan.spec().clone()));
     }
     node.downcast_ref::<KMeansMergeExec>()
         .map(|merge| WireNode::KMeansMerge {
@@ -126,7 +126,7 @@ fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dy
             Arc::new(KMeansAssignExec::new(input, key_column, column, centroids, mode))
         }
         WireNode::KMeansMerge { k, dim } => Arc::new(KMeansMergeExec::new(input, k, dim)),
-        WireNode::NetflixScan(spec) => Arc::new(NetflixScanExec::try_new(spec, input)?),
+        WireNode::RawScan(spec) => Arc::new(RawScanExec::try_new(spec, input)?),
     })
 }
 
@@ -174,7 +174,7 @@ impl PhysicalExtensionCodec for MoodflowPhysicalCodec {
 /// Every moodflow table, as it travels in a logical plan.
 #[derive(Debug, Serialize, Deserialize)]
 enum WireTable {
-    Netflix(TableSpec),
+    Raw(TableSpec),
 }
 
 /// moodflow's tables first, then Ballista's logical codec for the rest.
@@ -204,7 +204,7 @@ impl LogicalExtensionCodec for MoodflowLogicalCodec {
                 let table: WireTable = serde_json::from_slice(json)
                     .map_err(|e| DataFusionError::Internal(format!("cannot decode moodflow table {table_ref}: {e}")))?;
                 match table {
-                    WireTable::Netflix(spec) => Ok(Arc::new(NetflixTable::new(spec))),
+                    WireTable::Raw(spec) => Ok(Arc::new(RawTable::new(spec))),
                 }
             }
             None => self.ballista.try_decode_table_provider(buf, table_ref, schema, ctx),
@@ -217,10 +217,10 @@ impl LogicalExtensionCodec for MoodflowLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        match node.downcast_ref::<NetflixTable>() {
+        match node.downcast_ref::<RawTable>() {
             Some(table) => {
                 buf.extend_from_slice(MAGIC);
-                serde_json::to_writer(buf, &WireTable::Netflix(table.spec().clone()))
+                serde_json::to_writer(buf, &WireTable::Raw(table.spec().clone()))
                     .map_err(|e| DataFusionError::Internal(format!("cannot encode moodflow table {table_ref}: {e}")))
             }
             None => self.ballista.try_encode_table_provider(table_ref, node, buf),

@@ -9,17 +9,19 @@
 //! - [`kmeans`]: distributed k-means as custom physical operators, its
 //!   driver (seeding, iterations, model selection by silhouette) and model;
 //! - [`codec`]: the extension codecs that ship those operators and tables;
-//! - [`netflix`]: the Netflix Prize files as SQL tables (`STORED AS
-//!   NETFLIX_RATINGS` / `NETFLIX_TITLES`), read by byte-range splits;
+//! - [`formats`]: raw files as SQL tables (`STORED AS
+//!   NETFLIX_RATINGS` / `NETFLIX_TITLES` / `MOODFLOW_CSV`), run on the executors;
+//! - [`raw`]: raw records exactly as read, for the rejects tables;
 //! - [`rng`]: the small seeded generator behind the data and the seeding;
 //! - [`http`]: a minimal HTTP GET for health checks and the scheduler's REST API;
 //! - [`roles`]: the scheduler's and executor's configuration with all of the above;
 //! - [`session`]: the one function that builds a session with all of the above.
 
 pub mod codec;
+pub mod formats;
 pub mod http;
 pub mod kmeans;
-pub mod netflix;
+pub mod raw;
 pub mod rng;
 pub mod roles;
 pub mod session;

@@ -23,7 +23,7 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::codec::{MoodflowLogicalCodec, MoodflowPhysicalCodec};
-use crate::netflix::{FileKind, NetflixTableFactory};
+use crate::formats::{FileKind, RawTableFactory};
 use crate::storage::MoodflowObjectStores;
 use crate::text::{NormalizeText, ReleaseYear, TitleAltKeys, TitleKey, TitleWithoutYear};
 use crate::vader::udf::{VaderCompound, VaderScores};
@@ -63,17 +63,18 @@ pub fn register_udfs(registry: &mut dyn FunctionRegistry) -> Result<()> {
     Ok(())
 }
 
-/// `STORED AS NETFLIX_RATINGS` and `STORED AS NETFLIX_TITLES`.
+/// `STORED AS NETFLIX_RATINGS`, `NETFLIX_TITLES` and `MOODFLOW_CSV`.
 pub fn register_table_factories(state: &mut SessionState) {
     let factories = state.table_factories_mut();
     factories.insert(
         "NETFLIX_RATINGS".into(),
-        Arc::new(NetflixTableFactory::new(FileKind::Ratings)),
+        Arc::new(RawTableFactory::new(FileKind::Ratings)),
     );
     factories.insert(
         "NETFLIX_TITLES".into(),
-        Arc::new(NetflixTableFactory::new(FileKind::Titles)),
+        Arc::new(RawTableFactory::new(FileKind::Titles)),
     );
+    factories.insert("MOODFLOW_CSV".into(), Arc::new(RawTableFactory::new(FileKind::Csv)));
 }
 
 /// Ballista-ready session configuration with moodflow's settings; `settings`

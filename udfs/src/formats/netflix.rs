@@ -25,7 +25,7 @@ pub struct BadLine {
     /// Byte offset of the line's first byte in the file (the line number
     /// is computed from it only for the rare bad line; see [`line_number`]).
     pub offset: usize,
-    /// The line without its line ending (lossy UTF-8).
+    /// The line exactly as read, line ending included ([`crate::raw::raw_text`]).
     pub raw: String,
     /// What is wrong with it.
     pub reason: String,
@@ -57,29 +57,62 @@ pub fn trim_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// The MovieID of a `123:` header line.
-fn header(line: &[u8]) -> Option<i64> {
-    let digits = line.strip_suffix(b":")?;
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+/// The MovieID in force at a line: which header the line is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// No header line yet (the start of a file).
+    Before,
+    /// Under a valid `MovieID:` header.
+    Movie(i64),
+    /// Under a header line that is malformed (`abc:`, `12x:`, `123` without
+    /// its colon, a MovieID out of range): the lines below it cannot be
+    /// filed under any movie until the next valid header.
+    Malformed,
 }
 
-/// The MovieID in force at line start `pos`: the nearest header line
-/// before it.
-pub fn movie_before(data: &[u8], pos: usize) -> Option<i64> {
+/// What a header-like line says: `Some(Movie(id))` for `123:`,
+/// `Some(Malformed)` for a line that is meant as a header but is not a
+/// valid one, `None` for any other line.
+///
+/// A line is meant as a header when it ends with `:` and has no comma, or
+/// when it is digits alone (a header that lost its colon: a rating line
+/// always has commas). Treating such lines as broken headers rather than
+/// as bad ratings is what keeps the ratings after them from being filed
+/// under the previous movie.
+fn header(line: &[u8]) -> Option<Header> {
+    if line.contains(&b',') {
+        return None;
+    }
+    let Some(digits) = line.strip_suffix(b":") else {
+        let bare_digits = !line.is_empty() && line.iter().all(u8::is_ascii_digit);
+        return bare_digits.then_some(Header::Malformed);
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Some(Header::Malformed);
+    }
+    Some(
+        std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse::<i64>().ok())
+            .filter(|&id| id > 0)
+            .map_or(Header::Malformed, Header::Movie),
+    )
+}
+
+/// The header in force at line start `pos`: the nearest header-like line
+/// before it ([`Header::Before`] when there is none).
+pub fn header_before(data: &[u8], pos: usize) -> Header {
     let mut end = pos;
     while end > 0 {
         // The line that ends at `end` (exclusive of its '\n' at end-1).
         let line_end = end - 1;
         let line_start = data[..line_end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        if let Some(id) = header(trim_eol(&data[line_start..line_end])) {
-            return Some(id);
+        if let Some(h) = header(trim_eol(&data[line_start..line_end])) {
+            return h;
         }
         end = line_start;
     }
-    None
+    Header::Before
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date, if it is a real date.
@@ -140,25 +173,32 @@ pub enum LineKind {
     Bad(String),
 }
 
-/// Classifies one line (without its line ending), updating the MovieID in
-/// force when it is a header.
-pub fn parse_line(line: &[u8], movie: &mut Option<i64>) -> LineKind {
-    if let Some(id) = header(line) {
-        *movie = Some(id);
-        return LineKind::Skip;
+/// Why a line under a malformed header is rejected.
+pub const NO_VALID_HEADER: &str = "no valid MovieID header";
+
+/// Classifies one line (without its line ending), updating the header in
+/// force when it is a header line.
+pub fn parse_line(line: &[u8], movie: &mut Header) -> LineKind {
+    if let Some(h) = header(line) {
+        *movie = h;
+        return match h {
+            Header::Movie(_) => LineKind::Skip,
+            _ => LineKind::Bad("malformed MovieID: header".into()),
+        };
     }
     if line.is_empty() {
         return LineKind::Skip;
     }
     match (*movie, rating_line(line)) {
-        (Some(movie_id), Ok((customer_id, rating, date))) => LineKind::Rating(Rating {
+        (Header::Movie(movie_id), Ok((customer_id, rating, date))) => LineKind::Rating(Rating {
             movie_id,
             customer_id,
             rating,
             date,
         }),
-        (None, _) => LineKind::Bad("rating line before any MovieID: header".into()),
-        (_, Err(reason)) => LineKind::Bad(reason),
+        (Header::Before, _) => LineKind::Bad("rating line before any MovieID: header".into()),
+        (Header::Malformed, _) => LineKind::Bad(NO_VALID_HEADER.into()),
+        (Header::Movie(_), Err(reason)) => LineKind::Bad(reason),
     }
 }
 
@@ -167,7 +207,11 @@ pub fn parse_line(line: &[u8], movie: &mut Option<i64>) -> LineKind {
 pub fn parse_split(data: &[u8], start: usize, end: usize, ok: &mut impl FnMut(Rating), bad: &mut impl FnMut(BadLine)) {
     let end = end.min(data.len());
     let mut pos = first_owned_line(data, start);
-    let mut movie = if pos < end { movie_before(data, pos) } else { None };
+    let mut movie = if pos < end {
+        header_before(data, pos)
+    } else {
+        Header::Before
+    };
     while pos < end {
         let next = data[pos..]
             .iter()
@@ -179,7 +223,7 @@ pub fn parse_split(data: &[u8], start: usize, end: usize, ok: &mut impl FnMut(Ra
             LineKind::Rating(r) => ok(r),
             LineKind::Bad(reason) => bad(BadLine {
                 offset: pos,
-                raw: String::from_utf8_lossy(line).into_owned(),
+                raw: crate::raw::raw_text(&data[pos..next]),
                 reason,
             }),
         }
@@ -237,6 +281,37 @@ pub(crate) mod tests {
         let (ok, bad) = parse_all(b"12,3,2005-01-01\n7:\n12,3,2005-01-01", &[]);
         assert_eq!(ok.len(), 1);
         assert_eq!(bad[0].reason, "rating line before any MovieID: header");
+    }
+
+    #[test]
+    fn ratings_under_a_malformed_header_are_rejected_not_misfiled() {
+        // `abc:` breaks movie 7's successor: its ratings belong to no movie.
+        let data = b"7:\n1,3,2005-01-01\nabc:\n2,4,2005-01-02\n3,4,2005-01-03\n8:\n4,5,2005-01-04\n";
+        for cut in 0..=data.len() {
+            let (ok, bad) = parse_all(data, &[cut]);
+            let ids: Vec<(i64, i64)> = ok.iter().map(|r| (r.movie_id, r.customer_id)).collect();
+            assert_eq!(ids, vec![(7, 1), (8, 4)], "cut at {cut}");
+            let reasons: Vec<(u64, &str)> = bad
+                .iter()
+                .map(|b| (line_number(data, b.offset), b.reason.as_str()))
+                .collect();
+            assert_eq!(
+                reasons,
+                vec![
+                    (3, "malformed MovieID: header"),
+                    (4, NO_VALID_HEADER),
+                    (5, NO_VALID_HEADER)
+                ],
+                "cut at {cut}"
+            );
+        }
+        // A header that lost its colon, or a zero id, is malformed too.
+        for broken in ["12", "0:", "12x:", ":", "99999999999999999999:"] {
+            let text = format!("7:\n1,3,2005-01-01\n{broken}\n2,4,2005-01-02\n");
+            let (ok, bad) = parse_all(text.as_bytes(), &[]);
+            assert_eq!(ok.len(), 1, "{broken}");
+            assert_eq!(bad.last().map(|b| b.reason.as_str()), Some(NO_VALID_HEADER), "{broken}");
+        }
     }
 
     /// A rating file: a header, then ratings, headers and garbage in any

@@ -11,8 +11,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use proptest::prelude::*;
 
-use super::parse::tests::file;
-use super::parse::{line_number, parse_split};
+use super::netflix::tests::file;
+use super::netflix::{line_number, parse_split};
 use crate::codec::MoodflowPhysicalCodec;
 
 type Row = (i64, i64, i8, i32);

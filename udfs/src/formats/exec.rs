@@ -1,4 +1,4 @@
-//! [`NetflixScanExec`]: the physical scan of Netflix Prize files, one output
+//! [`RawScanExec`]: the physical scan of Netflix Prize files, one output
 //! partition per group of byte ranges, run on the executors.
 //!
 //! The split plan travels as data: the scan's one child is an in-memory
@@ -13,7 +13,7 @@
 //! the reader first finds the range's first owned line (one small read
 //! around `start`) and the MovieID in force there (reads backwards from
 //! that line until a header line is found), then parses whole lines with
-//! [`super::parse::parse_line`] until the first line that starts at or
+//! [`super::netflix::parse_line`] until the first line that starts at or
 //! after `end`. Line numbers cost a count of the newlines before the range,
 //! so they are computed only when the range holds a malformed line.
 
@@ -43,16 +43,20 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
-use super::parse::{self, LineKind};
+use super::netflix::{self, LineKind};
 use super::titles::{self, Encoding, TitleLine};
 
-/// Which kind of Netflix Prize file a scan reads.
+/// Which kind of raw file a scan reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FileKind {
-    /// `combined_data_*.txt` / `mv_*.txt`: `MovieID:` blocks of ratings.
+    /// Netflix Prize `combined_data_*.txt` / `mv_*.txt`: `MovieID:` blocks
+    /// of ratings.
     Ratings,
-    /// `movie_titles.csv` / `.txt`.
+    /// Netflix Prize `movie_titles.csv` / `.txt`.
     Titles,
+    /// MovieLens CSV (`movies.csv`, `ratings.csv`, `tags.csv`), read by
+    /// [`super::csv`] into the table's declared text columns.
+    Csv,
 }
 
 /// Which rows a scan emits: a pushed-down `reason IS NULL` or
@@ -106,26 +110,48 @@ pub struct ScanSpec {
     /// Bytes fetched per read (small in tests, to put chunk boundaries
     /// everywhere).
     pub chunk_bytes: u64,
+    /// CSV: the declared columns, in order (empty for Netflix files).
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// CSV: the bounds of one record.
+    #[serde(default = "default_csv_bounds")]
+    pub csv_bounds: (u64, usize),
+}
+
+/// The default lines and bytes of one CSV record.
+pub(crate) fn default_csv_bounds() -> (u64, usize) {
+    (
+        super::csv::DEFAULT_MAX_RECORD_LINES,
+        super::csv::DEFAULT_MAX_RECORD_BYTES,
+    )
 }
 
 /// Default bytes per read: large enough that a read is cheap on HDFS or
 /// S3, small enough that a task's memory stays flat.
 pub const DEFAULT_CHUNK_BYTES: u64 = 8 << 20;
 
-/// The columns every Netflix table ends with: where a reject came from.
-fn reject_fields() -> [Field; 4] {
-    [
+/// The columns every raw table ends with: where a reject came from. A CSV
+/// record may span lines, so it has its last line too.
+fn reject_fields(kind: FileKind) -> Vec<Field> {
+    let mut fields = vec![
         Field::new("file", DataType::Utf8, true),
         Field::new("line", DataType::Int64, true),
+    ];
+    if kind == FileKind::Csv {
+        fields.push(Field::new("line_end", DataType::Int64, true));
+    }
+    fields.extend([
         Field::new("raw_line", DataType::Utf8, true),
         Field::new("reason", DataType::Utf8, true),
-    ]
+    ]);
+    fields
 }
 
 /// The full schema of a scan of `kind`: the parsed columns (null in a
-/// reject), then `file`, `line`, `raw_line`, `reason` (null in a valid
-/// rating; a valid title has its `file` and `line`).
-pub fn full_schema(kind: FileKind) -> SchemaRef {
+/// reject), then `file`, `line`, (`line_end`,) `raw_line`, `reason` (null
+/// in a valid rating; a valid title or CSV record has its `file`, lines
+/// and raw text). `columns` are a CSV table's declared columns, all text.
+pub fn full_schema(kind: FileKind, columns: &[String]) -> SchemaRef {
     let mut fields = match kind {
         FileKind::Ratings => vec![
             Field::new("movie_id", DataType::Int64, true),
@@ -138,8 +164,9 @@ pub fn full_schema(kind: FileKind) -> SchemaRef {
             Field::new("year", DataType::Int32, true),
             Field::new("title", DataType::Utf8, true),
         ],
+        FileKind::Csv => columns.iter().map(|c| Field::new(c, DataType::Utf8, true)).collect(),
     };
-    fields.extend(reject_fields());
+    fields.extend(reject_fields(kind));
     Arc::new(Schema::new(fields))
 }
 
@@ -193,18 +220,18 @@ fn ranges_of(batch: &RecordBatch) -> Result<Vec<FileRange>> {
 
 /// Scans Netflix Prize files by byte range.
 #[derive(Debug)]
-pub struct NetflixScanExec {
+pub struct RawScanExec {
     spec: Arc<ScanSpec>,
     splits: Arc<dyn ExecutionPlan>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
-impl NetflixScanExec {
+impl RawScanExec {
     /// A scan of `spec` over the ranges of `splits` (see [`splits_source`]);
     /// fails when the projection is out of range.
     pub fn try_new(spec: ScanSpec, splits: Arc<dyn ExecutionPlan>) -> Result<Self> {
-        let full = full_schema(spec.kind);
+        let full = full_schema(spec.kind, &spec.columns);
         let schema = match &spec.projection {
             Some(p) => Arc::new(full.project(p)?),
             None => full,
@@ -229,11 +256,11 @@ impl NetflixScanExec {
     }
 }
 
-impl DisplayAs for NetflixScanExec {
+impl DisplayAs for RawScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "NetflixScanExec: kind={:?}, partitions={}, rows={:?}",
+            "RawScanExec: kind={:?}, partitions={}, rows={:?}",
             self.spec.kind,
             self.properties.output_partitioning().partition_count(),
             self.spec.rows
@@ -241,9 +268,9 @@ impl DisplayAs for NetflixScanExec {
     }
 }
 
-impl ExecutionPlan for NetflixScanExec {
+impl ExecutionPlan for RawScanExec {
     fn name(&self) -> &str {
-        "NetflixScanExec"
+        "RawScanExec"
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -267,7 +294,7 @@ impl ExecutionPlan for NetflixScanExec {
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         if children.len() != 1 {
-            return internal_err!("NetflixScanExec takes one child, got {}", children.len());
+            return internal_err!("RawScanExec takes one child, got {}", children.len());
         }
         // Always recompute: Ballista hands each task its restricted splits.
         Ok(Arc::new(Self::try_new(
@@ -340,7 +367,7 @@ impl PartitionReader {
                     None => return Ok(None),
                 },
             };
-            let mut rows = Rows::new(self.spec.kind, self.spec.rows);
+            let mut rows = Rows::new(&self.spec);
             if !reader.next_chunk(&mut rows).await? {
                 self.current = None;
             }
@@ -364,6 +391,12 @@ impl PartitionReader {
 struct Rows {
     kind: FileKind,
     filter: RowFilter,
+    /// CSV: which columns of the full schema the scan outputs (the others
+    /// are not built).
+    wanted: Vec<bool>,
+    columns: Vec<String>,
+    csv: Vec<StringBuilder>,
+    line_end: Int64Builder,
     movie_id: Int64Builder,
     customer_id: Int64Builder,
     rating: Int8Builder,
@@ -374,13 +407,24 @@ struct Rows {
     line: Int64Builder,
     raw_line: StringBuilder,
     reason: StringBuilder,
+    /// CSV records added (when no column is wanted, the count is all).
+    rows: usize,
 }
 
 impl Rows {
-    fn new(kind: FileKind, filter: RowFilter) -> Self {
+    fn new(spec: &ScanSpec) -> Self {
+        let full = full_schema(spec.kind, &spec.columns).fields().len();
+        let wanted = match &spec.projection {
+            Some(p) => (0..full).map(|i| p.contains(&i)).collect(),
+            None => vec![true; full],
+        };
         Self {
-            kind,
-            filter,
+            kind: spec.kind,
+            filter: spec.rows,
+            wanted,
+            columns: spec.columns.clone(),
+            csv: spec.columns.iter().map(|_| StringBuilder::new()).collect(),
+            line_end: Int64Builder::new(),
             movie_id: Int64Builder::new(),
             customer_id: Int64Builder::new(),
             rating: Int8Builder::new(),
@@ -391,6 +435,7 @@ impl Rows {
             line: Int64Builder::new(),
             raw_line: StringBuilder::new(),
             reason: StringBuilder::new(),
+            rows: 0,
         }
     }
 
@@ -401,7 +446,7 @@ impl Rows {
         self.reason.append_null();
     }
 
-    fn rating(&mut self, r: &parse::Rating) {
+    fn rating(&mut self, r: &netflix::Rating) {
         self.movie_id.append_value(r.movie_id);
         self.customer_id.append_value(r.customer_id);
         self.rating.append_value(r.rating as i8);
@@ -411,17 +456,56 @@ impl Rows {
         }
     }
 
-    /// A title keeps its file and line even when valid (the titles are
-    /// few; a later check such as a duplicate id can then name the line).
-    fn title(&mut self, t: titles::Title, file: &str, line: u64) {
+    /// A title keeps its file, line and raw line even when valid (the
+    /// titles are few; a later check such as a duplicate id can then
+    /// reject it as it was read).
+    fn title(&mut self, t: titles::Title, file: &str, line: u64, raw: &str) {
         self.movie_id.append_value(t.movie_id);
         self.year.append_option(t.year);
         self.title.append_value(t.title);
         self.file.append_value(file);
         self.line.append_value(line as i64);
+        self.raw_line.append_value(raw);
         if self.filter == RowFilter::All {
-            self.raw_line.append_null();
             self.reason.append_null();
+        }
+    }
+
+    /// One CSV record: its fields (or none, for a reject), lines and raw
+    /// text; only the wanted columns are built.
+    fn csv_record(&mut self, record: &super::csv::Record, file: &str) {
+        let n = self.columns.len();
+        match &record.outcome {
+            super::csv::Outcome::Fields(spans) => {
+                for (i, span) in spans.iter().enumerate() {
+                    if self.wanted[i] {
+                        self.csv[i].append_value(record.field(*span));
+                    }
+                }
+            }
+            super::csv::Outcome::Bad(_) => {
+                for i in (0..n).filter(|&i| self.wanted[i]) {
+                    self.csv[i].append_null();
+                }
+            }
+        }
+        if self.wanted[n] {
+            self.file.append_value(file);
+        }
+        if self.wanted[n + 1] {
+            self.line.append_value(record.line as i64);
+        }
+        if self.wanted[n + 2] {
+            self.line_end.append_value(record.line_end as i64);
+        }
+        if self.wanted[n + 3] {
+            self.raw_line.append_value(crate::raw::raw_text(&record.raw));
+        }
+        if self.wanted[n + 4] {
+            match &record.outcome {
+                super::csv::Outcome::Fields(_) => self.reason.append_null(),
+                super::csv::Outcome::Bad(why) => self.reason.append_value(why),
+            }
         }
     }
 
@@ -438,6 +522,7 @@ impl Rows {
                     self.year.append_null();
                     self.title.append_null();
                 }
+                FileKind::Csv => {}
             }
         }
         self.file.append_value(file);
@@ -449,7 +534,7 @@ impl Rows {
     /// The batch over the full schema; the columns a filter leaves empty
     /// are all null.
     fn finish(mut self) -> Result<RecordBatch> {
-        let schema = full_schema(self.kind);
+        let schema = full_schema(self.kind, &self.columns);
         let mut columns: Vec<ArrayRef> = match self.kind {
             FileKind::Ratings => vec![
                 Arc::new(self.movie_id.finish()),
@@ -462,14 +547,17 @@ impl Rows {
                 Arc::new(self.year.finish()),
                 Arc::new(self.title.finish()),
             ],
+            FileKind::Csv => self.csv.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect(),
         };
+        columns.extend([Arc::new(self.file.finish()) as ArrayRef, Arc::new(self.line.finish())]);
+        if self.kind == FileKind::Csv {
+            columns.push(Arc::new(self.line_end.finish()));
+        }
         columns.extend([
-            Arc::new(self.file.finish()) as ArrayRef,
-            Arc::new(self.line.finish()),
-            Arc::new(self.raw_line.finish()),
+            Arc::new(self.raw_line.finish()) as ArrayRef,
             Arc::new(self.reason.finish()),
         ]);
-        let rows = columns.iter().map(|c| c.len()).max().unwrap_or(0);
+        let rows = self.rows.max(columns.iter().map(|c| c.len()).max().unwrap_or(0));
         // Under a filter only one side was built; the other is all null.
         for (c, field) in columns.iter_mut().zip(schema.fields()) {
             if c.len() != rows {
@@ -485,6 +573,7 @@ impl Rows {
 enum RangeReader {
     Ratings(RatingsRange),
     Titles(TitlesFile),
+    Csv(CsvFile),
 }
 
 impl RangeReader {
@@ -503,6 +592,7 @@ impl RangeReader {
                 encoding: spec.encoding,
                 done: false,
             }),
+            FileKind::Csv => Self::Csv(CsvFile::open(store, range, file_url, spec)),
         })
     }
 
@@ -511,6 +601,7 @@ impl RangeReader {
         match self {
             Self::Ratings(r) => r.next_chunk(rows).await,
             Self::Titles(t) => t.read(rows).await,
+            Self::Csv(c) => c.next_chunk(rows).await,
         }
     }
 }
@@ -543,7 +634,7 @@ struct RatingsRange {
     first_line: u64,
     /// The bytes of a line cut by a chunk boundary.
     leftover: Vec<u8>,
-    movie: Option<i64>,
+    movie: netflix::Header,
     /// Lines parsed so far in this range.
     lines: u64,
     /// The 1-based line number of `first_line`, once a reject needs it.
@@ -559,9 +650,9 @@ impl RatingsRange {
         let end = range.end.min(range.size);
         let first_line = first_owned_line(store.as_ref(), &path, &file_url, range.size, range.start, chunk).await?;
         let movie = if first_line < end {
-            movie_before(store.as_ref(), &path, &file_url, first_line, chunk).await?
+            header_before(store.as_ref(), &path, &file_url, first_line, chunk).await?
         } else {
-            None
+            netflix::Header::Before
         };
         Ok(Self {
             store,
@@ -655,8 +746,8 @@ impl RatingsRange {
         self.line_start += line.len() as u64;
         let index = self.lines;
         self.lines += 1;
-        let text = parse::trim_eol(line);
-        match parse::parse_line(text, &mut self.movie) {
+        let text = netflix::trim_eol(line);
+        match netflix::parse_line(text, &mut self.movie) {
             LineKind::Skip => {}
             LineKind::Rating(r) => {
                 if self.filter.valid() {
@@ -665,7 +756,7 @@ impl RatingsRange {
             }
             LineKind::Bad(reason) => {
                 if self.filter.rejects() {
-                    bad.push((index, String::from_utf8_lossy(text).into_owned(), reason));
+                    bad.push((index, crate::raw::raw_text(line), reason));
                 }
             }
         }
@@ -697,17 +788,18 @@ async fn first_owned_line(
     Ok(size)
 }
 
-/// The MovieID of the nearest header line before line start `line`,
-/// reading backwards in growing steps. Only lines whose start is known
-/// (after a newline inside what was read, or at byte 0) are considered,
-/// so a header cut by a read boundary is never misread.
-async fn movie_before(
+/// The header in force at line start `line` (the nearest header-like line
+/// before it, valid or malformed), reading backwards in growing steps.
+/// Only lines whose start is known (after a newline inside what was read,
+/// or at byte 0) are considered, so a header cut by a read boundary is
+/// never misread.
+async fn header_before(
     store: &dyn ObjectStore,
     path: &Path,
     file_url: &str,
     line: u64,
     chunk: u64,
-) -> Result<Option<i64>> {
+) -> Result<netflix::Header> {
     let mut lo = line;
     let mut step = chunk.min(64 << 10);
     let mut buf: Vec<u8> = Vec::new();
@@ -724,12 +816,13 @@ async fn movie_before(
             buf.iter().position(|&b| b == b'\n').map(|i| i + 1)
         };
         if let Some(known) = known {
-            if let Some(id) = parse::movie_before(&buf[known..], buf.len() - known) {
-                return Ok(Some(id));
+            match netflix::header_before(&buf[known..], buf.len() - known) {
+                netflix::Header::Before if lo > 0 => {}
+                found => return Ok(found),
             }
         }
     }
-    Ok(None)
+    Ok(netflix::Header::Before)
 }
 
 /// Newlines in `[0, upto)`: the line number of a reject needs them.
@@ -763,27 +856,114 @@ impl TitlesFile {
         self.done = true;
         let path = Path::from(self.range.path.as_str());
         let data = fetch(self.store.as_ref(), &path, &self.file_url, 0..self.range.size).await?;
-        let encoding = self.encoding.resolve(&data);
+        // A byte order mark says UTF-8; it is not part of the first title.
+        let (data, encoding) = match data.strip_prefix(crate::raw::UTF8_BOM) {
+            Some(rest) if self.encoding != Encoding::Latin1 => (rest, Encoding::Utf8),
+            _ => (&data[..], self.encoding.resolve(&data)),
+        };
         for (index, line) in data.split_inclusive(|&b| b == b'\n').enumerate() {
-            let text = parse::trim_eol(line);
+            let text = netflix::trim_eol(line);
+            // Latin-1 maps every byte to one character, so the decoded line
+            // is the raw line.
+            let raw = || match encoding {
+                Encoding::Utf8 => crate::raw::raw_text(line),
+                Encoding::Latin1 | Encoding::Auto => line.iter().map(|&b| char::from(b)).collect(),
+            };
             match titles::parse_title_line(text, encoding) {
                 TitleLine::Skip => {}
                 TitleLine::Title(t) => {
                     if rows.filter.valid() {
-                        rows.title(t, &self.file_url, index as u64 + 1);
+                        rows.title(t, &self.file_url, index as u64 + 1, &raw());
                     }
                 }
                 TitleLine::Bad(reason) => {
                     if rows.filter.rejects() {
-                        let raw = match encoding {
-                            Encoding::Utf8 => String::from_utf8_lossy(text).into_owned(),
-                            Encoding::Latin1 | Encoding::Auto => text.iter().map(|&b| char::from(b)).collect(),
-                        };
-                        rows.reject(&self.file_url, index as u64 + 1, &raw, &reason);
+                        rows.reject(&self.file_url, index as u64 + 1, &raw(), &reason);
                     }
                 }
             }
         }
         Ok(false)
+    }
+}
+
+/// A CSV file being streamed: whole files only (a quoted field may hold a
+/// line break, so a split cannot find its first record by itself).
+struct CsvFile {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    file_url: String,
+    size: u64,
+    chunk: u64,
+    pos: u64,
+    reader: super::csv::CsvReader,
+    columns: Vec<String>,
+    /// The first record has not been seen yet (it may be the header).
+    first: bool,
+    done: bool,
+}
+
+impl CsvFile {
+    fn open(store: Arc<dyn ObjectStore>, range: FileRange, file_url: String, spec: &ScanSpec) -> Self {
+        let (max_record_lines, max_record_bytes) = spec.csv_bounds;
+        Self {
+            store,
+            path: Path::from(range.path.as_str()),
+            file_url,
+            size: range.size,
+            chunk: spec.chunk_bytes.max(1),
+            pos: 0,
+            reader: super::csv::CsvReader::new(super::csv::Limits {
+                fields: spec.columns.len(),
+                max_record_lines,
+                max_record_bytes,
+            }),
+            columns: spec.columns.clone(),
+            first: true,
+            done: range.size == 0,
+        }
+    }
+
+    async fn next_chunk(&mut self, rows: &mut Rows) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let upto = self.size.min(self.pos + self.chunk);
+        let bytes = fetch(self.store.as_ref(), &self.path, &self.file_url, self.pos..upto).await?;
+        // A byte order mark is not part of the first field.
+        let bytes = match bytes.strip_prefix(crate::raw::UTF8_BOM) {
+            Some(rest) if self.pos == 0 => rest,
+            _ => &bytes[..],
+        };
+        self.pos = upto;
+        self.reader.feed(bytes);
+        if self.pos >= self.size {
+            self.reader.finish();
+            self.done = true;
+        }
+        while let Some(record) = self.reader.next_record() {
+            if std::mem::take(&mut self.first) && is_header(&record, &self.columns) {
+                continue;
+            }
+            rows.csv_record(&record, &self.file_url);
+            rows.rows += 1;
+        }
+        Ok(!self.done)
+    }
+}
+
+/// The header is detected, not assumed: the first record is the header
+/// when its fields are the declared column names (case and surrounding
+/// blanks aside); otherwise it is data like every other record.
+fn is_header(record: &super::csv::Record, columns: &[String]) -> bool {
+    match &record.outcome {
+        super::csv::Outcome::Fields(spans) => {
+            spans.len() == columns.len()
+                && spans
+                    .iter()
+                    .zip(columns)
+                    .all(|(s, c)| record.field(*s).trim().eq_ignore_ascii_case(c))
+        }
+        super::csv::Outcome::Bad(_) => false,
     }
 }

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
 use datafusion::common::{plan_datafusion_err, plan_err, Column, Result};
 use datafusion::datasource::listing::ListingTableUrl;
@@ -32,7 +32,7 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use super::exec::{
-    full_schema, splits_source, FileKind, FileRange, NetflixScanExec, RowFilter, ScanSpec, DEFAULT_CHUNK_BYTES,
+    full_schema, splits_source, FileKind, FileRange, RawScanExec, RowFilter, ScanSpec, DEFAULT_CHUNK_BYTES,
 };
 use super::titles::Encoding;
 
@@ -49,6 +49,12 @@ pub struct TableSpec {
     pub encoding: Encoding,
     /// Bytes per read.
     pub chunk_bytes: u64,
+    /// CSV: the declared columns.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// CSV: lines and bytes one record may span.
+    #[serde(default = "super::exec::default_csv_bounds")]
+    pub csv_bounds: (u64, usize),
 }
 
 impl TableSpec {
@@ -60,21 +66,23 @@ impl TableSpec {
             partitions: None,
             encoding: Encoding::Auto,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
+            columns: Vec::new(),
+            csv_bounds: super::exec::default_csv_bounds(),
         }
     }
 }
 
-/// A table of Netflix Prize files.
+/// A table of raw files (Netflix Prize ratings or titles, MovieLens CSV).
 #[derive(Debug)]
-pub struct NetflixTable {
+pub struct RawTable {
     spec: TableSpec,
     schema: SchemaRef,
 }
 
-impl NetflixTable {
+impl RawTable {
     /// The table of `spec`.
     pub fn new(spec: TableSpec) -> Self {
-        let schema = full_schema(spec.kind);
+        let schema = full_schema(spec.kind, &spec.columns);
         Self { spec, schema }
     }
 
@@ -97,7 +105,7 @@ fn row_filter(expr: &Expr) -> Option<RowFilter> {
 }
 
 #[async_trait]
-impl TableProvider for NetflixTable {
+impl TableProvider for RawTable {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -153,6 +161,9 @@ impl TableProvider for NetflixTable {
         };
         let partitions = match self.spec.kind {
             FileKind::Titles => vec![files.iter().map(|(path, size)| whole(path, *size)).collect()],
+            // One partition per file: a record may span lines, so only the
+            // start of a file is a known record boundary.
+            FileKind::Csv => files.iter().map(|(path, size)| vec![whole(path, *size)]).collect(),
             FileKind::Ratings => {
                 let options = state.config_options();
                 let (count, min_bytes) = match self.spec.partitions {
@@ -165,7 +176,7 @@ impl TableProvider for NetflixTable {
                 plan_splits(&files, count, min_bytes)
             }
         };
-        Ok(Arc::new(NetflixScanExec::try_new(
+        Ok(Arc::new(RawScanExec::try_new(
             ScanSpec {
                 kind: self.spec.kind,
                 store_url,
@@ -173,13 +184,15 @@ impl TableProvider for NetflixTable {
                 rows,
                 encoding: self.spec.encoding,
                 chunk_bytes: self.spec.chunk_bytes,
+                columns: self.spec.columns.clone(),
+                csv_bounds: self.spec.csv_bounds,
             },
             splits_source(&partitions)?,
         )?))
     }
 }
 
-impl NetflixTable {
+impl RawTable {
     fn projected(&self, projection: Option<&Vec<usize>>) -> Result<SchemaRef> {
         Ok(match projection {
             Some(p) => Arc::new(self.schema.project(p)?),
@@ -300,13 +313,13 @@ fn direct_child<'a>(dir: &Path, path: &'a Path) -> Option<&'a str> {
     (!rest.is_empty() && !rest.contains('/')).then_some(rest)
 }
 
-/// `STORED AS NETFLIX_RATINGS` / `STORED AS NETFLIX_TITLES`.
+/// `STORED AS NETFLIX_RATINGS` / `NETFLIX_TITLES` / `MOODFLOW_CSV`.
 #[derive(Debug)]
-pub struct NetflixTableFactory {
+pub struct RawTableFactory {
     kind: FileKind,
 }
 
-impl NetflixTableFactory {
+impl RawTableFactory {
     /// The factory of one kind of table.
     pub fn new(kind: FileKind) -> Self {
         Self { kind }
@@ -314,14 +327,26 @@ impl NetflixTableFactory {
 }
 
 #[async_trait]
-impl TableProviderFactory for NetflixTableFactory {
+impl TableProviderFactory for RawTableFactory {
     async fn create(&self, _state: &dyn Session, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
         let mut spec = TableSpec::new(self.kind, cmd.locations.clone());
-        if !cmd.schema.fields().is_empty() {
+        if self.kind == FileKind::Csv {
+            if cmd.schema.fields().is_empty() {
+                return plan_err!("{}: a MOODFLOW_CSV table needs its column list", cmd.name);
+            }
+            spec.columns = cmd.schema.fields().iter().map(|f| f.name().clone()).collect();
+            if let Some(f) = cmd.schema.fields().iter().find(|f| f.data_type() != &DataType::Utf8) {
+                return plan_err!(
+                    "{}: column {} must be VARCHAR (a MOODFLOW_CSV table reads text; cast in SQL, so a bad value is a reject)",
+                    cmd.name,
+                    f.name()
+                );
+            }
+        } else if !cmd.schema.fields().is_empty() {
             return plan_err!(
                 "{}: a Netflix table has a fixed schema ({}); leave out the column list",
                 cmd.name,
-                full_schema(self.kind)
+                full_schema(self.kind, &[])
                     .fields()
                     .iter()
                     .map(|f| f.name().as_str())
@@ -341,15 +366,21 @@ impl TableProviderFactory for NetflixTableFactory {
                 }
                 "encoding" => spec.encoding = Encoding::parse(value).ok_or_else(bad)?,
                 "chunk_bytes" => spec.chunk_bytes = value.parse().ok().filter(|&n: &u64| n > 0).ok_or_else(bad)?,
+                "max_record_lines" if self.kind == FileKind::Csv => {
+                    spec.csv_bounds.0 = value.parse().ok().filter(|&n: &u64| n > 0).ok_or_else(bad)?
+                }
+                "max_record_bytes" if self.kind == FileKind::Csv => {
+                    spec.csv_bounds.1 = value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(bad)?
+                }
                 _ => {
                     return plan_err!(
-                        "{}: unknown option {key} (Netflix tables take partitions, encoding, chunk_bytes)",
+                        "{}: unknown option {key} (Netflix tables take partitions, encoding, chunk_bytes; MOODFLOW_CSV tables chunk_bytes, max_record_lines, max_record_bytes)",
                         cmd.name
                     )
                 }
             }
         }
-        Ok(Arc::new(NetflixTable::new(spec)))
+        Ok(Arc::new(RawTable::new(spec)))
     }
 }
 

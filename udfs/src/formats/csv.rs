@@ -1,0 +1,560 @@
+//! The record reader behind `STORED AS MOODFLOW_CSV`: CSV as MovieLens
+//! writes it (RFC 4180 quoting, LF or CRLF), read so that every physical
+//! line ends in exactly one place.
+//!
+//! DataFusion's CSV reader is built for clean files: one stray `"` makes it
+//! read the rest of the file as one field (10,004 lines became one reject),
+//! and a bad byte or an extra field aborts the whole query. This reader
+//! makes each of those one reject row instead:
+//!
+//! - A field that starts with `"` is quoted; `""` inside it is a quote. A
+//!   quote anywhere else is an ordinary character (as Python's `csv` reads
+//!   it). A quoted field may hold line breaks (a real title may), but a
+//!   record may span at most `max_record_lines` physical lines and
+//!   `max_record_bytes` bytes. Past either bound, or when a multi-line
+//!   record is malformed (text after a closing quote, a wrong field count),
+//!   only the record's *first line* is rejected and reading resumes at the
+//!   next line: a stray quote costs one line, never the lines after it.
+//! - A record with the wrong number of fields, invalid UTF-8 or text after
+//!   a closing quote is a reject with its reason.
+//! - An empty line is a reject ("empty line"): nothing is skipped unseen.
+//! - A line longer than `max_record_bytes` is a reject holding its first
+//!   `max_record_bytes` bytes; the rest of the line is skipped, not held.
+//!
+//! Every record carries its first and last line number and its raw bytes,
+//! line ending included.
+
+/// Bounds of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Fields a record must have.
+    pub fields: usize,
+    /// Physical lines a record may span (a quoted field with line breaks).
+    pub max_record_lines: u64,
+    /// Bytes a record may have.
+    pub max_record_bytes: usize,
+}
+
+/// Default for [`Limits::max_record_lines`]: a title or tag with a few line
+/// breaks parses; a stray quote is found within a few lines.
+pub const DEFAULT_MAX_RECORD_LINES: u64 = 8;
+
+/// Default for [`Limits::max_record_bytes`].
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// One field of a record: a byte range of the record, and whether it was
+/// quoted with `""` inside (and so needs unescaping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpan {
+    /// First byte, inside the quotes for a quoted field.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// The field holds `""` pairs to turn into `"`.
+    pub escaped: bool,
+}
+
+/// What a record is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A well-formed record: its fields (valid UTF-8).
+    Fields(Vec<FieldSpan>),
+    /// A malformed record, with the reason.
+    Bad(String),
+}
+
+/// One record as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// 1-based number of its first line.
+    pub line: u64,
+    /// 1-based number of its last line.
+    pub line_end: u64,
+    /// Its bytes, line ending included (for a too-long line, the first
+    /// `max_record_bytes` only).
+    pub raw: Vec<u8>,
+    /// Fields or reason.
+    pub outcome: Outcome,
+}
+
+impl Record {
+    /// The text of field `i` (unescaped).
+    pub fn field(&self, span: FieldSpan) -> std::borrow::Cow<'_, str> {
+        // The whole record was checked to be UTF-8 before its spans were
+        // handed out, and spans fall on ASCII bytes (quotes, commas).
+        let text = std::str::from_utf8(&self.raw[span.start..span.end]).unwrap_or_default();
+        if span.escaped {
+            std::borrow::Cow::Owned(text.replace("\"\"", "\""))
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        }
+    }
+}
+
+/// How a scan of the record starting at the buffer's front ended.
+enum Scan {
+    /// The buffer ends before the record does.
+    NeedMore,
+    /// The record is `len` bytes over `lines` lines.
+    Done { len: usize, lines: u64, outcome: Outcome },
+    /// The record broke a bound or is malformed over several lines: only
+    /// its first line is taken, as a reject with this reason.
+    FirstLineOnly(String),
+}
+
+/// A streaming reader: feed it bytes, take records.
+#[derive(Debug)]
+pub struct CsvReader {
+    limits: Limits,
+    buf: Vec<u8>,
+    /// Consumed bytes at the front of `buf`.
+    pos: usize,
+    /// Number of the next record's first line.
+    next_line: u64,
+    /// Inside a too-long line: skip to its end.
+    skipping: bool,
+    eof: bool,
+}
+
+impl CsvReader {
+    /// A reader of records with these limits.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            buf: Vec::new(),
+            pos: 0,
+            next_line: 1,
+            skipping: false,
+            eof: false,
+        }
+    }
+
+    /// Adds the next bytes of the file.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Says the file has no more bytes.
+    pub fn finish(&mut self) {
+        self.eof = true;
+    }
+
+    /// The next record, or `None` when more bytes (or [`Self::finish`]) are
+    /// needed, or the file is done.
+    pub fn next_record(&mut self) -> Option<Record> {
+        loop {
+            let rest = &self.buf[self.pos..];
+            if self.skipping {
+                match memchr(b'\n', rest) {
+                    Some(i) => {
+                        self.pos += i + 1;
+                        self.skipping = false;
+                        continue;
+                    }
+                    None => {
+                        self.pos = self.buf.len();
+                        if self.eof {
+                            self.skipping = false;
+                        }
+                        return None;
+                    }
+                }
+            }
+            if rest.is_empty() {
+                return None;
+            }
+            let line = self.next_line;
+            let max = self.limits.max_record_bytes;
+            let first_line_len = memchr(b'\n', rest).map(|i| i + 1);
+            let (len, lines, outcome) = match scan(rest, self.eof, &self.limits) {
+                Scan::NeedMore if rest.len() <= max || first_line_len.is_some() => return None,
+                // Too long over several lines: a stray quote, most likely.
+                Scan::Done { len, lines, .. } if len > max && lines > 1 => (
+                    first_line_len.unwrap_or(len),
+                    1,
+                    Outcome::Bad(format!("unbalanced quote: a quoted field runs past {max} bytes")),
+                ),
+                Scan::Done { len, lines, outcome } => (len, lines, outcome),
+                Scan::FirstLineOnly(reason) if first_line_len.is_some() || self.eof => {
+                    (first_line_len.unwrap_or(rest.len()), 1, Outcome::Bad(reason))
+                }
+                Scan::NeedMore | Scan::FirstLineOnly(_) => {
+                    // One line longer than the bound, not yet ended: keep
+                    // its head, skip the rest as it streams past.
+                    let record = self.too_long(self.buf.len() - self.pos);
+                    self.skipping = !self.eof;
+                    return Some(record);
+                }
+            };
+            if len > max {
+                // One whole line over the bound: the same reject as when it
+                // arrives in pieces.
+                return Some(self.too_long(len));
+            }
+            let raw = rest[..len].to_vec();
+            self.pos += len;
+            self.next_line += lines;
+            return Some(Record {
+                line,
+                line_end: line + lines - 1,
+                raw,
+                outcome,
+            });
+        }
+    }
+}
+
+impl CsvReader {
+    /// The reject of a line over the byte bound: its first bytes are kept,
+    /// `consumed` bytes of it are dropped from the buffer.
+    fn too_long(&mut self, consumed: usize) -> Record {
+        let max = self.limits.max_record_bytes;
+        let rest = &self.buf[self.pos..];
+        let raw = rest[..max.min(rest.len())].to_vec();
+        let line = self.next_line;
+        self.pos += consumed;
+        self.next_line += 1;
+        Record {
+            line,
+            line_end: line,
+            raw,
+            outcome: Outcome::Bad(format!("line longer than {max} bytes (its first {max} bytes kept)")),
+        }
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+/// Scans the record at the front of `data`.
+fn scan(data: &[u8], eof: bool, limits: &Limits) -> Scan {
+    let mut spans = Vec::with_capacity(limits.fields);
+    let mut i = 0;
+    let mut lines = 1u64;
+    let mut bad: Option<String> = None;
+    loop {
+        // At the start of a field.
+        if data.get(i) == Some(&b'"') {
+            let start = i + 1;
+            let mut j = start;
+            let mut escaped = false;
+            let end = loop {
+                match data.get(j) {
+                    None if eof => {
+                        return first_line_or(lines, "a quoted field is not closed before the end of the file");
+                    }
+                    None => return bound_or_more(data, lines, limits),
+                    Some(b'"') if data.get(j + 1) == Some(&b'"') => {
+                        escaped = true;
+                        j += 2;
+                    }
+                    Some(b'"') => {
+                        // `""` cut by the buffer's end: wait for the next byte.
+                        if j + 1 == data.len() && !eof {
+                            return bound_or_more(data, lines, limits);
+                        }
+                        break j;
+                    }
+                    Some(b'\n') => {
+                        lines += 1;
+                        if lines > limits.max_record_lines {
+                            return Scan::FirstLineOnly(format!(
+                                "unbalanced quote: a quoted field runs past {} lines",
+                                limits.max_record_lines
+                            ));
+                        }
+                        j += 1;
+                    }
+                    Some(_) => j += 1,
+                }
+                if j > limits.max_record_bytes {
+                    return Scan::FirstLineOnly(format!(
+                        "unbalanced quote: a quoted field runs past {} bytes",
+                        limits.max_record_bytes
+                    ));
+                }
+            };
+            spans.push(FieldSpan { start, end, escaped });
+            i = end + 1;
+            match data.get(i) {
+                Some(b',') => {
+                    i += 1;
+                    continue;
+                }
+                Some(b'\n') => return done(data, i + 1, lines, spans, bad, limits),
+                Some(b'\r') if data.get(i + 1) == Some(&b'\n') => return done(data, i + 2, lines, spans, bad, limits),
+                Some(b'\r') if i + 1 == data.len() && !eof => return bound_or_more(data, lines, limits),
+                None if eof => return done(data, i, lines, spans, bad, limits),
+                None => return bound_or_more(data, lines, limits),
+                Some(_) => {
+                    // Text after the closing quote: skip to the field's end
+                    // and reject the record.
+                    bad.get_or_insert_with(|| "text after a closing quote".to_string());
+                    match data[i..].iter().position(|&b| b == b',' || b == b'\n') {
+                        Some(k) if data[i + k] == b',' => {
+                            i += k + 1;
+                            continue;
+                        }
+                        Some(k) => return done(data, i + k + 1, lines, spans, bad, limits),
+                        None if eof => return done(data, data.len(), lines, spans, bad, limits),
+                        None => return bound_or_more(data, lines, limits),
+                    }
+                }
+            }
+        }
+        // An unquoted field: up to the next comma or line end.
+        let start = i;
+        match data[i..].iter().position(|&b| b == b',' || b == b'\n') {
+            Some(k) if data[i + k] == b',' => {
+                spans.push(FieldSpan {
+                    start,
+                    end: i + k,
+                    escaped: false,
+                });
+                i += k + 1;
+            }
+            Some(k) => {
+                let end = if k > 0 && data[i + k - 1] == b'\r' {
+                    i + k - 1
+                } else {
+                    i + k
+                };
+                spans.push(FieldSpan {
+                    start,
+                    end,
+                    escaped: false,
+                });
+                return done(data, i + k + 1, lines, spans, bad, limits);
+            }
+            None if eof => {
+                let end = if data.last() == Some(&b'\r') {
+                    data.len() - 1
+                } else {
+                    data.len()
+                };
+                spans.push(FieldSpan {
+                    start,
+                    end,
+                    escaped: false,
+                });
+                return done(data, data.len(), lines, spans, bad, limits);
+            }
+            None => return bound_or_more(data, lines, limits),
+        }
+    }
+}
+
+/// The record needs more bytes, unless it already broke the byte bound
+/// over more than one line (then its first line is a reject).
+fn bound_or_more(data: &[u8], lines: u64, limits: &Limits) -> Scan {
+    if data.len() > limits.max_record_bytes && lines > 1 {
+        return Scan::FirstLineOnly(format!(
+            "unbalanced quote: a quoted field runs past {} bytes",
+            limits.max_record_bytes
+        ));
+    }
+    Scan::NeedMore
+}
+
+/// At the end of the file with an open quote: one line is the reject if
+/// the record spans several, else the whole (one-line) record.
+fn first_line_or(lines: u64, reason: &str) -> Scan {
+    if lines > 1 {
+        Scan::FirstLineOnly(format!("unbalanced quote: {reason}"))
+    } else {
+        Scan::FirstLineOnly(reason.to_string())
+    }
+}
+
+/// A record of `len` bytes ended: checks what applies to it whole.
+fn done(data: &[u8], len: usize, lines: u64, spans: Vec<FieldSpan>, bad: Option<String>, limits: &Limits) -> Scan {
+    let record = &data[..len];
+    let reason = if let Some(at) = crate::raw::invalid_utf8_at(record) {
+        Some(format!("invalid UTF-8 at byte {}", at + 1))
+    } else if spans.len() == 1 && spans[0].start == spans[0].end && !record.starts_with(b"\"") {
+        Some("empty line".to_string())
+    } else if let Some(b) = bad {
+        Some(b)
+    } else if spans.len() != limits.fields {
+        Some(format!("expected {} fields, got {}", limits.fields, spans.len()))
+    } else {
+        None
+    };
+    match reason {
+        // A malformed record over several lines is most likely a stray
+        // quote that swallowed good lines: give them back.
+        Some(r) if lines > 1 => Scan::FirstLineOnly(format!("unbalanced quote: {r}")),
+        Some(r) => Scan::Done {
+            len,
+            lines,
+            outcome: Outcome::Bad(r),
+        },
+        None => Scan::Done {
+            len,
+            lines,
+            outcome: Outcome::Fields(spans),
+        },
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn limits(fields: usize) -> Limits {
+        Limits {
+            fields,
+            max_record_lines: DEFAULT_MAX_RECORD_LINES,
+            max_record_bytes: 200,
+        }
+    }
+
+    /// (line, line_end, fields or reason) of every record, reading `data`
+    /// in chunks of `chunk` bytes.
+    pub(crate) fn read_all(data: &[u8], chunk: usize, l: Limits) -> Vec<(u64, u64, Result<Vec<String>, String>)> {
+        let mut r = CsvReader::new(l);
+        let mut out = Vec::new();
+        let mut take = |r: &mut CsvReader| {
+            while let Some(rec) = r.next_record() {
+                let v = match &rec.outcome {
+                    Outcome::Fields(f) => Ok(f.iter().map(|s| rec.field(*s).into_owned()).collect()),
+                    Outcome::Bad(why) => Err(why.clone()),
+                };
+                out.push((rec.line, rec.line_end, v));
+            }
+        };
+        for c in data.chunks(chunk.max(1)) {
+            r.feed(c);
+            take(&mut r);
+        }
+        r.finish();
+        take(&mut r);
+        out
+    }
+
+    fn ok(fields: &[&str]) -> Result<Vec<String>, String> {
+        Ok(fields.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn quoting_crlf_and_multiline_titles() {
+        let data = b"1,\"Heat, The (1995)\",Action\r\n2,\"Say \"\"Hi\"\" (2001)\",Comedy\r\n3,\"Two\nLines (1990)\",Drama\n4,Plain (2000),Drama";
+        for chunk in [1, 2, 3, 7, 1000] {
+            assert_eq!(
+                read_all(data, chunk, limits(3)),
+                vec![
+                    (1, 1, ok(&["1", "Heat, The (1995)", "Action"])),
+                    (2, 2, ok(&["2", "Say \"Hi\" (2001)", "Comedy"])),
+                    (3, 4, ok(&["3", "Two\nLines (1990)", "Drama"])),
+                    (5, 5, ok(&["4", "Plain (2000)", "Drama"])),
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stray_quote_costs_one_line() {
+        // Line 2 opens a quote that never closes: 12 good lines follow.
+        let mut text = String::from("1,a,Drama\n2,\"broken,Drama\n");
+        for i in 3..15 {
+            text.push_str(&format!("{i},t{i},Drama\n"));
+        }
+        let got = read_all(text.as_bytes(), 5, limits(3));
+        assert_eq!(got.len(), 14, "one record per line: {got:?}");
+        assert_eq!(got[1].0, 2);
+        assert_eq!(got[1].1, 2);
+        assert!(
+            got[1].2.as_ref().is_err_and(|r| r.starts_with("unbalanced quote")),
+            "{:?}",
+            got[1]
+        );
+        assert!(got.iter().enumerate().all(|(i, r)| i == 1 || r.2.is_ok()));
+    }
+
+    #[test]
+    fn bad_records_are_rejects_with_reasons() {
+        let data = b"1,a\xff,Drama\n1,a,b,c,d\n\n\"x\"y,a,b\n1,a,Drama";
+        let got = read_all(data, 3, limits(3));
+        let reasons: Vec<_> = got.iter().map(|(l, e, r)| (*l, *e, r.clone().err())).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, 1, Some("invalid UTF-8 at byte 4".to_string())),
+                (2, 2, Some("expected 3 fields, got 5".to_string())),
+                (3, 3, Some("empty line".to_string())),
+                (4, 4, Some("text after a closing quote".to_string())),
+                (5, 5, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_past_the_byte_bound_is_cut_and_skipped() {
+        let long = "9".repeat(1000);
+        let data = format!("1,a,b\n{long},a,b\n2,a,b\n");
+        for chunk in [7, 64, 5000] {
+            let mut r = CsvReader::new(limits(3));
+            let mut recs = Vec::new();
+            for c in data.as_bytes().chunks(chunk) {
+                r.feed(c);
+                while let Some(x) = r.next_record() {
+                    recs.push(x);
+                }
+            }
+            r.finish();
+            while let Some(x) = r.next_record() {
+                recs.push(x);
+            }
+            assert_eq!(recs.len(), 3, "chunk {chunk}");
+            assert_eq!(recs[1].raw.len(), 200);
+            assert!(matches!(&recs[1].outcome, Outcome::Bad(r) if r.starts_with("line longer")));
+            assert_eq!((recs[2].line, recs[2].line_end), (3, 3));
+        }
+    }
+
+    proptest! {
+        /// Any bytes: no panic, records tile the input (every byte in
+        /// exactly one record, in order), line numbers count every line,
+        /// and the chunk size changes nothing.
+        #[test]
+        fn any_bytes_tile_into_records(data in proptest::collection::vec(
+            prop_oneof![4 => any::<u8>(), 2 => Just(b','), 2 => Just(b'"'), 2 => Just(b'\n'), 1 => Just(b'\r')],
+            0..400,
+        ), chunk in 1usize..64) {
+            let l = Limits { fields: 3, max_record_lines: 3, max_record_bytes: 50 };
+            let mut r = CsvReader::new(l);
+            let mut recs = Vec::new();
+            for c in data.chunks(chunk) {
+                r.feed(c);
+                while let Some(x) = r.next_record() { recs.push(x); }
+            }
+            r.finish();
+            while let Some(x) = r.next_record() { recs.push(x); }
+            let mut expect_line = 1;
+            for rec in &recs {
+                prop_assert_eq!(rec.line, expect_line);
+                prop_assert!(rec.line_end >= rec.line);
+                prop_assert!(rec.line_end - rec.line < l.max_record_lines);
+                expect_line = rec.line_end + 1;
+            }
+            // Without over-long lines the records are the input, byte for byte.
+            let longest = data.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+            if longest < l.max_record_bytes {
+                let joined: Vec<u8> = recs.iter().flat_map(|r| r.raw.clone()).collect();
+                prop_assert_eq!(&joined, &data);
+                let newlines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+                let physical = newlines + u64::from(!data.is_empty() && data.last() != Some(&b'\n'));
+                prop_assert_eq!(recs.last().map_or(0, |r| r.line_end), physical);
+            }
+            let whole = read_all(&data, data.len().max(1), l);
+            prop_assert_eq!(read_all(&data, chunk, l), whole);
+        }
+    }
+}
