@@ -5,6 +5,12 @@
 -- mean, so a film with three 5-star ratings does not outrank one with three
 -- hundred 4.5s. A movie needs at least ${playlist_min_ratings} ratings; each
 -- mood keeps its top ${playlist_size} (ties by more ratings, then movieId).
+--
+-- Variables (`--conf name=value`): movies per playlist, the fewest ratings
+-- a movie needs, and the damping of the Bayesian mean.
+-- @var playlist_size = 20
+-- @var playlist_min_ratings = 10
+-- @var playlist_damping = 10
 
 CREATE EXTERNAL TABLE clustered STORED AS PARQUET LOCATION '${root}/curated/clustered_movies/';
 CREATE EXTERNAL TABLE features STORED AS PARQUET LOCATION '${root}/curated/nf_features/';

@@ -8,10 +8,13 @@
 -- its file, line number, raw text (line ending included) and reason; `reason IS NULL` and
 -- `reason IS NOT NULL` are applied inside the scan.
 --
--- Variables: netflix_titles_file (movie_titles.csv or movie_titles.txt;
--- `moodflow run` sets the one it finds) and netflix_partitions (byte-range
--- splits of the rating files; 0 = the session's target partitions, each at
--- least datafusion.optimizer.repartition_file_min_size bytes).
+-- Variables (`--conf name=value`): the titles file's name in
+-- raw/netflix_prize/ (`moodflow run` sets the one it finds, .csv or .txt),
+-- and the byte-range splits of the rating files (0 = the session's target
+-- partitions, each at least datafusion.optimizer.repartition_file_min_size
+-- bytes).
+-- @var netflix_titles_file = movie_titles.csv
+-- @var netflix_partitions = 0
 
 CREATE EXTERNAL TABLE nf_raw_ratings STORED AS NETFLIX_RATINGS
 LOCATION '${root}/raw/netflix_prize/combined_data_*.txt'

@@ -20,6 +20,10 @@
 -- titles): a unique title 2 years off is right about 9 times in 10, 3 years
 -- off about 6 in 10, further off mostly a remake or another film of the
 -- same name ("Under the Skin" 1997 vs 2013, "Thunderbirds" 1965 vs 2004).
+--
+-- Variable (`--conf name=value`): how far a unique title's years may be
+-- apart for a title-only match.
+-- @var bridge_max_year_gap = 2
 
 CREATE EXTERNAL TABLE ml_movies STORED AS PARQUET LOCATION '${root}/curated/movielens_movies/';
 CREATE EXTERNAL TABLE nf_meta STORED AS PARQUET LOCATION '${root}/curated/nf_movies_meta/';

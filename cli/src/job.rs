@@ -1,31 +1,87 @@
-//! SQL job files: parsing, variable substitution and execution.
+//! SQL job files: declared variables, parsing with DataFusion's own parser,
+//! confinement of what a job writes, and execution.
 //!
-//! A job file is a list of SQL statements separated by `;` (DDL, `SET`,
-//! queries, `COPY … TO`). `${name}` is replaced before a statement runs:
+//! A job file is a list of SQL statements (DDL, `SET`, queries,
+//! `COPY … TO`). `${name}` is replaced before the file is parsed:
 //! `${root}` is the storage root, `${curated}` the folder that this job's
 //! tables are written to (a private staging folder that is committed only
-//! when every statement succeeded), and any other name comes from
-//! `--conf name=value`. A `COPY … TO '${curated}/<table>/'` statement
-//! records how many rows it wrote to `<table>`; `_rejects/<table>` targets
-//! count as that table's rejected rows.
+//! when every statement succeeded), and any other name is a variable the
+//! file declares on a line of its own:
+//!
+//! ```sql
+//! -- @var playlist_size = 20
+//! ```
+//!
+//! A `--conf name=value` sets it; a `${name}` the file does not declare is
+//! an error before anything runs, and so is a `--conf` key that no job of
+//! the run declares (see [`check_conf_vars`]).
+//!
+//! Every statement is planned before it runs, and its plan is checked for
+//! writes: a `COPY` must go to `${curated}/<table>/` (a plain table name,
+//! or `_rejects/<table>`), or into a folder the caller allowed explicitly
+//! (`moodflow submit --allow-output DIR`); an `INSERT` into a file-backed
+//! table follows the same rule. Anything else (a `..`, an absolute path,
+//! another scheme) fails the statement before it writes, moves or deletes
+//! anything. A `COPY` records how many rows it wrote to `<table>`;
+//! `_rejects/<table>` targets count as that table's rejected rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParser, Statement};
 
-/// Why a job failed: which job, which statement, and the engine's error.
+/// The variables every job has, set by moodflow itself.
+pub const BUILTIN_VARS: &[&str] = &["root", "curated"];
+
+/// Why a job failed: which job, which statement, and what went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// A `${name}` that no variable defines.
-    #[error("job {job}: statement {statement}: unknown variable ${{{name}}} (set it with --conf {name}=VALUE)")]
-    UnknownVariable {
+    /// A `${name}` that the file does not declare.
+    #[error("job {job}: line {line}: ${{{name}}} is not declared (add `-- @var {name} = DEFAULT` to the file)")]
+    UndeclaredVariable {
+        /// Job file name.
+        job: String,
+        /// 1-based line of the first use.
+        line: usize,
+        /// The variable.
+        name: String,
+    },
+    /// A malformed `-- @var` line.
+    #[error("job {job}: line {line}: {reason}")]
+    Declaration {
+        /// Job file name.
+        job: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file is not valid SQL.
+    #[error("job {job}: cannot parse")]
+    Parse {
+        /// Job file name.
+        job: String,
+        /// The parser's error (it names the line and column).
+        source: datafusion::error::DataFusionError,
+    },
+    /// A statement would write outside its allowed locations.
+    #[error("job {job}: statement {statement} ({summary}): {reason}")]
+    Confinement {
         /// Job file name.
         job: String,
         /// 1-based statement number.
         statement: usize,
-        /// The variable.
-        name: String,
+        /// The statement's start.
+        summary: String,
+        /// Where it would write and what is allowed.
+        reason: String,
     },
     /// A statement failed to plan or run.
     #[error("job {job}: statement {statement} ({summary})")]
@@ -34,77 +90,200 @@ pub enum JobError {
         job: String,
         /// 1-based statement number.
         statement: usize,
-        /// The statement's first line, to find it in the file.
+        /// The statement's start, to find it in the file.
         summary: String,
         /// The engine's error.
         source: datafusion::error::DataFusionError,
     },
 }
 
-/// A parsed job file.
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// File name, used in errors and progress ("01_etl_movielens.sql").
+/// A declared job variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// Its name (`playlist_size`).
     pub name: String,
-    /// The statements, without their terminating `;`.
-    pub statements: Vec<String>,
+    /// Its default value.
+    pub default: String,
 }
 
-/// What a job did: rows written per table and the last statement's result.
+/// A job file, its variables checked.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// File name, used in errors and progress ("jobs/01_etl_movielens.sql").
+    pub name: String,
+    /// The SQL text, `${…}` not yet replaced.
+    pub sql: String,
+    /// The variables it declares, in file order.
+    pub params: Vec<Param>,
+}
+
+/// Where a job may write.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// `${curated}`: the staging folder of its tables.
+    pub curated: String,
+    /// Other folders the caller allowed (absolute locations).
+    pub allowed: Vec<String>,
+}
+
+/// What a job did.
 #[derive(Debug, Default)]
 pub struct JobOutcome {
     /// Rows written per table (`movielens_ratings`, `_rejects/movielens_ratings`).
     pub written: BTreeMap<String, u64>,
+    /// Tables whose `COPY` wrote no row, with the schema they have: the
+    /// caller writes an empty file so that readers find the schema.
+    pub empty: BTreeMap<String, SchemaRef>,
     /// The batches of the last statement.
     pub last_result: Vec<RecordBatch>,
 }
 
 impl Job {
-    /// Parses a job file's text.
-    pub fn parse(name: impl Into<String>, sql: &str) -> Self {
-        Self {
-            name: name.into(),
-            statements: split_statements(sql),
+    /// Reads a job file's text: its `-- @var` declarations, and checks that
+    /// every `${name}` it uses is declared or built in.
+    pub fn parse(name: impl Into<String>, sql: &str) -> Result<Self, JobError> {
+        let name = name.into();
+        let mut params: Vec<Param> = Vec::new();
+        for (i, line) in sql.lines().enumerate() {
+            let Some(decl) = line.trim().strip_prefix("-- @var ") else {
+                continue;
+            };
+            let bad = |reason: String| JobError::Declaration {
+                job: name.clone(),
+                line: i + 1,
+                reason,
+            };
+            let (var, default) = decl
+                .split_once('=')
+                .ok_or_else(|| bad(format!("expected `-- @var NAME = DEFAULT`, got `{}`", line.trim())))?;
+            let var = var.trim();
+            if !is_identifier(var) || BUILTIN_VARS.contains(&var) {
+                return Err(bad(format!("`{var}` cannot be a variable name")));
+            }
+            if params.iter().any(|p| p.name == var) {
+                return Err(bad(format!("`{var}` is declared twice")));
+            }
+            params.push(Param {
+                name: var.to_string(),
+                default: default.trim().to_string(),
+            });
         }
+        for (i, line) in sql.lines().enumerate() {
+            for used in uses(line) {
+                if !BUILTIN_VARS.contains(&used) && !params.iter().any(|p| p.name == used) {
+                    return Err(JobError::UndeclaredVariable {
+                        job: name,
+                        line: i + 1,
+                        name: used.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            name,
+            sql: sql.to_string(),
+            params,
+        })
+    }
+
+    /// The declared defaults, as variables.
+    pub fn defaults(&self) -> BTreeMap<String, String> {
+        self.params
+            .iter()
+            .map(|p| (p.name.clone(), p.default.clone()))
+            .collect()
+    }
+
+    /// The statements with the defaults and placeholder locations filled
+    /// in: for looking at the job's shape, not for running it.
+    fn shape(&self) -> Result<Vec<Statement>, JobError> {
+        let mut vars = self.defaults();
+        vars.insert("root".into(), PLACEHOLDER_ROOT.into());
+        vars.insert("curated".into(), PLACEHOLDER_CURATED.into());
+        self.statements(&vars)
     }
 
     /// The curated tables this job reads (`${root}/curated/<table>`), so a
     /// run can report rows read without scanning them again.
     pub fn curated_inputs(&self) -> Vec<String> {
+        let prefix = format!("{PLACEHOLDER_ROOT}/curated/");
         let mut inputs: Vec<String> = self
-            .statements
+            .shape()
+            .unwrap_or_default()
             .iter()
-            .flat_map(|s| s.match_indices("${root}/curated/").map(move |(i, m)| &s[i + m.len()..]))
-            .map(|rest| rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect())
-            .filter(|t: &String| !t.is_empty())
+            .filter_map(|s| match s {
+                Statement::CreateExternalTable(t) => {
+                    t.locations.iter().find_map(|l| l.strip_prefix(&prefix)).map(table_name)
+                }
+                _ => None,
+            })
+            .filter(|t| !t.is_empty())
             .collect();
         inputs.sort();
         inputs.dedup();
         inputs
     }
 
-    /// True when the last statement is a query (`SELECT`/`WITH`), whose
-    /// result is worth showing.
-    pub fn ends_with_query(&self) -> bool {
-        self.statements.last().is_some_and(|s| {
-            let first = s
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with("--"))
-                .unwrap_or("");
-            let word = first.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-            word == "SELECT" || word == "WITH"
-        })
+    /// The tables this job writes under `${curated}`, in file order.
+    pub fn outputs(&self) -> Vec<String> {
+        let prefix = format!("{PLACEHOLDER_CURATED}/");
+        self.shape()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| match s {
+                Statement::CopyTo(c) => c
+                    .target
+                    .strip_prefix(&prefix)
+                    .map(|t| t.trim_end_matches('/').to_string()),
+                _ => None,
+            })
+            .collect()
     }
 
-    /// Runs every statement in order on `ctx`, substituting `vars`.
+    /// True when the last statement is a query, whose result is worth showing.
+    pub fn ends_with_query(&self) -> bool {
+        matches!(
+            self.shape().unwrap_or_default().last(),
+            Some(Statement::Statement(s)) if matches!(**s, datafusion::sql::sqlparser::ast::Statement::Query(_))
+        )
+    }
+
+    /// The statements with `vars` substituted.
+    fn statements(&self, vars: &BTreeMap<String, String>) -> Result<Vec<Statement>, JobError> {
+        let sql = substitute(&self.sql, vars).map_err(|(line, name)| JobError::UndeclaredVariable {
+            job: self.name.clone(),
+            line,
+            name,
+        })?;
+        DFParser::parse_sql(&sql)
+            .map(Vec::from)
+            .map_err(|source| JobError::Parse {
+                job: self.name.clone(),
+                source,
+            })
+    }
+
+    /// Runs every statement in order on `ctx`: the declared defaults,
+    /// overridden by `vars`, with `${root}` and `${curated}` from `root`
+    /// and `outputs`.
     ///
     /// Tables and views a job creates are its own: they are dropped before
     /// and after it runs, so jobs sharing a session cannot see each other's
     /// names and a job's names can be reused by the next.
-    pub async fn execute(&self, ctx: &SessionContext, vars: &BTreeMap<String, String>) -> Result<JobOutcome, JobError> {
+    pub async fn execute(
+        &self,
+        ctx: &SessionContext,
+        root: &str,
+        outputs: &Outputs,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<JobOutcome, JobError> {
+        let mut all = self.defaults();
+        all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all.insert("root".into(), root.to_string());
+        all.insert("curated".into(), outputs.curated.clone());
+        let statements = self.statements(&all)?;
         drop_session_tables(ctx);
-        let result = self.execute_statements(ctx, vars).await;
+        let result = self.execute_statements(ctx, statements, outputs).await;
         drop_session_tables(ctx);
         result
     }
@@ -112,29 +291,189 @@ impl Job {
     async fn execute_statements(
         &self,
         ctx: &SessionContext,
-        vars: &BTreeMap<String, String>,
+        statements: Vec<Statement>,
+        outputs: &Outputs,
     ) -> Result<JobOutcome, JobError> {
         let mut outcome = JobOutcome::default();
-        for (i, raw) in self.statements.iter().enumerate() {
-            let sql = substitute(raw, vars).map_err(|name| JobError::UnknownVariable {
-                job: self.name.clone(),
-                statement: i + 1,
-                name,
-            })?;
+        for (i, statement) in statements.into_iter().enumerate() {
+            let summary = summary(&statement.to_string());
             let err = |source| JobError::Statement {
                 job: self.name.clone(),
                 statement: i + 1,
-                summary: summary(raw),
+                summary: summary.clone(),
                 source,
             };
-            let batches = ctx.sql(&sql).await.map_err(err)?.collect().await.map_err(err)?;
-            if let Some(table) = copy_target(raw) {
-                *outcome.written.entry(table).or_default() += count_of(&batches);
+            let state = ctx.state();
+            let plan = state.statement_to_plan(statement).await.map_err(err)?;
+            let writes = writes_of(&plan, outputs).map_err(|reason| JobError::Confinement {
+                job: self.name.clone(),
+                statement: i + 1,
+                summary: summary.clone(),
+                reason,
+            })?;
+            let batches = ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(err)?
+                .collect()
+                .await
+                .map_err(err)?;
+            for (table, schema) in writes {
+                let rows = count_of(&batches);
+                *outcome.written.entry(table.clone()).or_default() += rows;
+                if rows == 0 {
+                    outcome.empty.entry(table).or_insert(schema);
+                } else {
+                    outcome.empty.remove(&table);
+                }
             }
             outcome.last_result = batches;
         }
         Ok(outcome)
     }
+}
+
+/// Placeholder locations for looking at a job's shape.
+const PLACEHOLDER_ROOT: &str = "moodflow://root";
+const PLACEHOLDER_CURATED: &str = "moodflow://curated";
+
+/// `a-z`, `A-Z`, `0-9`, `_`, not starting with a digit.
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The table name at the start of `rest` (`movie_text/` → `movie_text`).
+fn table_name(rest: &str) -> String {
+    rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
+}
+
+/// The `${name}`s of one line.
+fn uses(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        out.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// Checks `--conf` job variables against what the jobs of a run declare:
+/// an unknown key is an error listing the known ones.
+pub fn check_conf_vars<'a>(
+    jobs: impl IntoIterator<Item = &'a Job>,
+    vars: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let known: BTreeSet<&str> = jobs
+        .into_iter()
+        .flat_map(|j| j.params.iter().map(|p| p.name.as_str()))
+        .collect();
+    let unknown: Vec<&str> = vars.keys().map(String::as_str).filter(|k| !known.contains(k)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    Err(format!(
+        "unknown job variable(s) {} (--conf keys are `datafusion.*` and `ballista.*` settings, or the variables the jobs declare: {list})",
+        unknown.join(", ")
+    ))
+}
+
+/// What a statement's plan writes: for each `COPY` (or `INSERT` into a
+/// file-backed table), the `${curated}` table it writes with the schema of
+/// its rows, or nothing for an allowed folder; an error for a write
+/// anywhere else.
+fn writes_of(plan: &LogicalPlan, outputs: &Outputs) -> Result<Vec<(String, SchemaRef)>, String> {
+    let mut writes = Vec::new();
+    let mut problem = None;
+    let _ = plan.apply(|node| {
+        let checked = match node {
+            LogicalPlan::Copy(copy) => {
+                confine(&copy.output_url, outputs).map(|t| t.map(|t| (t, Arc::clone(copy.input.schema().inner()))))
+            }
+            LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {
+                match source_as_provider(&dml.target)
+                    .ok()
+                    .and_then(|p| p.downcast_ref::<ListingTable>().map(|l| l.table_paths().clone()))
+                {
+                    // A file-backed table writes into its folders.
+                    Some(paths) => paths
+                        .iter()
+                        .try_for_each(|p| confine(p.as_str(), outputs).map(|_| ()))
+                        .map(|()| None),
+                    // In-memory tables write no file.
+                    None => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        };
+        match checked {
+            Ok(Some(w)) => writes.push(w),
+            Ok(None) => {}
+            Err(e) => {
+                problem = Some(e);
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    match problem {
+        Some(p) => Err(p),
+        None => Ok(writes),
+    }
+}
+
+/// Checks one write target: `Some(table)` for `${curated}/<table>/`,
+/// `None` for a location inside an allowed folder, an error otherwise.
+///
+/// The check is on the text, before anything is resolved: a target must
+/// *be* `${curated}/` followed by a plain table name (letters, digits,
+/// `_`; `_rejects/` may come first), so no `..`, `.`, percent escape or
+/// second scheme can lead it elsewhere.
+pub fn confine(target: &str, outputs: &Outputs) -> Result<Option<String>, String> {
+    let within = |base: &str| {
+        target
+            .strip_prefix(base.trim_end_matches('/'))
+            .and_then(|r| r.strip_prefix('/'))
+    };
+    if let Some(rest) = within(&outputs.curated) {
+        let table = rest.trim_end_matches('/');
+        let plain = table.strip_prefix("_rejects/").unwrap_or(table);
+        if is_identifier(plain) && !plain.starts_with('_') {
+            return Ok(Some(table.to_string()));
+        }
+        return Err(format!(
+            "it writes to '{target}': below ${{curated}} only a table name may follow (`${{curated}}/<table>/` or `${{curated}}/_rejects/<table>/`, the name of letters, digits and _)"
+        ));
+    }
+    for base in &outputs.allowed {
+        if let Some(rest) = within(base) {
+            let safe = !rest.is_empty()
+                && rest
+                    .split(['/', '\\'])
+                    .all(|seg| seg != ".." && seg != "." && !seg.to_ascii_lowercase().contains("%2e"));
+            if safe {
+                return Ok(None);
+            }
+        }
+    }
+    let allowed = if outputs.allowed.is_empty() {
+        String::new()
+    } else {
+        format!(" or below {}", outputs.allowed.join(", "))
+    };
+    Err(format!(
+        "it writes to '{target}', outside the job's output folder ${{curated}} ({}){allowed}; nothing was written. A job's tables go to `${{curated}}/<table>/`; `moodflow submit --allow-output DIR` allows another folder",
+        outputs.curated
+    ))
 }
 
 /// Deregisters every table and view of the session's default schema.
@@ -152,31 +491,14 @@ fn drop_session_tables(ctx: &SessionContext) {
     }
 }
 
-/// The first line of a statement, without comments, for error messages.
+/// The start of a statement, for error messages.
 fn summary(stmt: &str) -> String {
-    let line = stmt
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("--"))
-        .unwrap_or("");
+    let line = stmt.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut s: String = line.chars().take(80).collect();
     if line.chars().count() > 80 {
         s.push('…');
     }
     s
-}
-
-/// The table a `COPY … TO '${curated}/<table>/'` writes, with `_rejects/`
-/// kept as a prefix.
-pub fn copy_target(stmt: &str) -> Option<String> {
-    let body = strip_comments(stmt);
-    if !body.trim_start().to_ascii_uppercase().starts_with("COPY") {
-        return None;
-    }
-    let start = body.rfind("'${curated}/")? + "'${curated}/".len();
-    let rest = &body[start..];
-    let end = rest.find('\'')?;
-    Some(rest[..end].trim_end_matches('/').to_string())
 }
 
 /// The row count a `COPY` returns (one row, one `count` column).
@@ -188,8 +510,9 @@ fn count_of(batches: &[RecordBatch]) -> u64 {
         .sum()
 }
 
-/// Replaces `${name}`; returns the first unknown name as the error.
-pub fn substitute(sql: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+/// Replaces `${name}`; the first unknown name (with its 1-based line) is
+/// the error.
+pub fn substitute(sql: &str, vars: &BTreeMap<String, String>) -> Result<String, (usize, String)> {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
     while let Some(start) = rest.find("${") {
@@ -200,124 +523,87 @@ pub fn substitute(sql: &str, vars: &BTreeMap<String, String>) -> Result<String, 
             return Ok(out);
         };
         let name = &after[..end];
-        out.push_str(vars.get(name).ok_or_else(|| name.to_string())?);
+        let line = out.matches('\n').count() + 1;
+        out.push_str(vars.get(name).ok_or_else(|| (line, name.to_string()))?);
         rest = &after[end + 1..];
     }
     out.push_str(rest);
     Ok(out)
 }
 
-fn strip_comments(stmt: &str) -> String {
-    stmt.lines()
-        .map(|l| match l.find("--") {
-            Some(i) if !l[..i].contains('\'') => &l[..i],
-            _ => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Splits SQL text on `;` outside quotes and comments; drops empty
-/// statements (including ones that are only comments).
-pub fn split_statements(sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = sql.chars().peekable();
-    let mut has_code = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                has_code = true;
-                cur.push(c);
-                // A doubled quote inside a literal is an escaped quote; it
-                // closes and reopens, which this loop handles naturally.
-                for d in chars.by_ref() {
-                    cur.push(d);
-                    if d == c {
-                        break;
-                    }
-                }
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                cur.push(c);
-                for d in chars.by_ref() {
-                    cur.push(d);
-                    if d == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                cur.push(c);
-                let mut prev = ' ';
-                for d in chars.by_ref() {
-                    cur.push(d);
-                    if prev == '*' && d == '/' {
-                        break;
-                    }
-                    prev = d;
-                }
-            }
-            ';' => {
-                if has_code {
-                    out.push(cur.trim().to_string());
-                }
-                cur.clear();
-                has_code = false;
-            }
-            _ => {
-                if !c.is_whitespace() {
-                    has_code = true;
-                }
-                cur.push(c);
-            }
-        }
-    }
-    if has_code {
-        out.push(cur.trim().to_string());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn splits_outside_quotes_and_comments() {
-        let sql = "-- header; still a comment\nSELECT 'a;b' AS \"x;y\"; /* c; */ SELECT 2;\n-- only a comment;\n";
-        let s = split_statements(sql);
-        assert_eq!(s.len(), 2, "{s:?}");
-        assert!(s[0].ends_with("SELECT 'a;b' AS \"x;y\""));
-        assert_eq!(s[1], "/* c; */ SELECT 2");
+    fn outputs() -> Outputs {
+        Outputs {
+            curated: "/data/curated/_staging/1-2".into(),
+            allowed: vec!["/exports".into()],
+        }
     }
 
     #[test]
-    fn substitutes_and_reports_unknown() {
-        let vars = BTreeMap::from([("root".to_string(), "/d".to_string())]);
-        assert_eq!(substitute("'${root}/raw'", &vars), Ok("'/d/raw'".into()));
-        assert_eq!(substitute("${nope}", &vars), Err("nope".into()));
+    fn declared_variables_and_defaults() {
+        let job = Job::parse("j", "-- @var size = 20\nSELECT ${size} -- uses ${root}\n").expect("parse");
+        assert_eq!(job.defaults(), BTreeMap::from([("size".into(), "20".into())]));
+        let undeclared = Job::parse("j", "-- @var size = 20\n\nSELECT ${sise}").unwrap_err();
+        assert!(matches!(undeclared, JobError::UndeclaredVariable { line: 3, ref name, .. } if name == "sise"));
+        assert!(
+            Job::parse("j", "-- @var root = x\n").is_err(),
+            "built-ins cannot be redeclared"
+        );
+        assert!(Job::parse("j", "-- @var a = 1\n-- @var a = 2\n").is_err());
     }
 
     #[test]
-    fn copy_targets() {
-        assert_eq!(
-            copy_target("-- x\nCOPY (SELECT 1) TO '${curated}/movielens_movies/' STORED AS PARQUET"),
-            Some("movielens_movies".into())
-        );
-        assert_eq!(
-            copy_target("COPY (SELECT 1) TO '${curated}/_rejects/movielens_ratings/' STORED AS PARQUET"),
-            Some("_rejects/movielens_ratings".into())
-        );
-        assert_eq!(copy_target("SELECT '${curated}/x'"), None);
+    fn unknown_conf_keys_are_named_with_the_known_ones() {
+        let job = Job::parse("j", "-- @var playlist_size = 20\nSELECT ${playlist_size}").expect("parse");
+        let vars = BTreeMap::from([("playlist_sise".to_string(), "3".to_string())]);
+        let e = check_conf_vars([&job], &vars).unwrap_err();
+        assert!(e.contains("playlist_sise") && e.contains("playlist_size"), "{e}");
+        let ok = BTreeMap::from([("playlist_size".to_string(), "3".to_string())]);
+        assert!(check_conf_vars([&job], &ok).is_ok());
     }
 
     #[test]
-    fn finds_curated_inputs() {
-        let job = Job::parse("j", "CREATE EXTERNAL TABLE a STORED AS PARQUET LOCATION '${root}/curated/movie_text/'; SELECT 1 FROM x; CREATE EXTERNAL TABLE b STORED AS PARQUET LOCATION '${root}/curated/movielens_movies/'");
+    fn writes_are_confined() {
+        let o = outputs();
         assert_eq!(
-            job.curated_inputs(),
-            vec!["movie_text".to_string(), "movielens_movies".to_string()]
+            confine("/data/curated/_staging/1-2/movies/", &o),
+            Ok(Some("movies".into()))
         );
+        assert_eq!(
+            confine("/data/curated/_staging/1-2/_rejects/movies", &o),
+            Ok(Some("_rejects/movies".into()))
+        );
+        assert_eq!(confine("/exports/out.csv", &o), Ok(None));
+        for bad in [
+            "/data/curated/_staging/1-2/../../../somewhere/",
+            "/data/curated/_staging/1-2/a/b/",
+            "/data/curated/_staging/1-2/",
+            "/data/curated/_staging/1-2/_staging/",
+            "/data/curated/_staging/1-2/%2e%2e/",
+            "/data/curated/_staging/1-2x/t/",
+            "/elsewhere/t/",
+            "s3://bucket/t/",
+            "/exports/../etc/",
+            "/exports/%2E%2E/x",
+            "/exports",
+        ] {
+            assert!(confine(bad, &o).is_err(), "{bad} must be refused");
+        }
+    }
+
+    #[test]
+    fn shape_of_a_job() {
+        let job = Job::parse(
+            "j",
+            "CREATE EXTERNAL TABLE a STORED AS PARQUET LOCATION '${root}/curated/movie_text/';\n\
+             COPY (SELECT 1) TO '${curated}/out/' STORED AS PARQUET; SELECT 'a;b' -- x;\n",
+        )
+        .expect("parse");
+        assert_eq!(job.curated_inputs(), vec!["movie_text".to_string()]);
+        assert_eq!(job.outputs(), vec!["out".to_string()]);
+        assert!(job.ends_with_query());
     }
 }

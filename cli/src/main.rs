@@ -102,6 +102,11 @@ enum Command {
         /// Output format of the last result.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// A folder (local path or URL) the job's `COPY` statements may write
+        /// to besides `${curated}`; repeatable. Without it, a job writes only
+        /// its own tables under the root.
+        #[arg(long = "allow-output", value_name = "DIR")]
+        allow_output: Vec<String>,
     },
     /// Serve the Mood Explorer dashboard over a root's outputs.
     Dashboard {
@@ -226,11 +231,23 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> Result<()> {
     match command {
         Command::Generate { root, ratings, seed } => {
-            let summary = generate(&root, GenerateOptions { ratings, seed })?;
+            let storage = StorageRoot::parse(&root.to_string_lossy())?;
+            let summary = locked(&storage, "generate", async {
+                Ok(generate(&root, GenerateOptions { ratings, seed })?)
+            })
+            .await?;
             println!("generated under {}: {summary:?}", root.display());
             Ok(())
         }
-        Command::Run { root, session, quiet } => run(&root, session.scheduler.as_deref(), &session.conf, quiet).await,
+        Command::Run { root, session, quiet } => {
+            let storage = StorageRoot::parse(&root)?;
+            locked(
+                &storage,
+                "run",
+                run(&root, session.scheduler.as_deref(), &session.conf, quiet),
+            )
+            .await
+        }
         Command::TrainKmeans {
             root,
             k,
@@ -254,7 +271,8 @@ async fn dispatch(command: Command) -> Result<()> {
                 },
                 kmeans_partitions: partitions,
             };
-            train_kmeans(&root, &session, &options).await
+            let storage = StorageRoot::parse(&root)?;
+            locked(&storage, "train-kmeans", train_kmeans(&root, &session, &options)).await
         }
         Command::Verify { root } => verify(&root).await,
         Command::Submit {
@@ -262,7 +280,17 @@ async fn dispatch(command: Command) -> Result<()> {
             root,
             session,
             format,
-        } => submit(&file, &root, session.scheduler.as_deref(), &session.conf, format).await,
+            allow_output,
+        } => {
+            let storage = StorageRoot::parse(&root)?;
+            let command = format!("submit {}", file.display());
+            locked(
+                &storage,
+                &command,
+                submit(&file, &root, &session, format, &allow_output),
+            )
+            .await
+        }
         Command::Dashboard {
             root,
             bind,
@@ -328,6 +356,16 @@ async fn dashboard(root: &str, bind: &str, refresh_secs: u64, damping: f64) -> R
     println!("Mood Explorer on http://{addr}/ (outputs of {root}; Ctrl-C stops it)");
     moodflow_dashboard::serve(state, listener).await?;
     Ok(())
+}
+
+/// Runs `work` holding the root's run lock ([`moodflow::lock`]): a second
+/// run on the same root refuses, naming this one.
+async fn locked<T>(root: &StorageRoot, command: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let runtime = moodflow_udfs::session::runtime_env()?;
+    let lock = moodflow::lock::RunLock::acquire(&runtime, root, command, &|m| eprintln!("moodflow: {m}")).await?;
+    let result = work.await;
+    lock.release().await;
+    result
 }
 
 async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) -> Result<()> {
@@ -444,17 +482,22 @@ async fn verify(root: &str) -> Result<()> {
     Ok(())
 }
 
-async fn submit(file: &PathBuf, root: &str, scheduler: Option<&str>, conf: &[String], format: Format) -> Result<()> {
+async fn submit(file: &PathBuf, root: &str, session: &SessionArgs, format: Format, allow: &[String]) -> Result<()> {
     let root = StorageRoot::parse(root)?;
-    let (settings, vars) = split_conf(conf).map_err(anyhow::Error::msg)?;
+    let (settings, vars) = split_conf(&session.conf).map_err(anyhow::Error::msg)?;
+    let allow_output = allow
+        .iter()
+        .map(|dir| StorageRoot::parse(dir).map(|d| d.as_location()))
+        .collect::<Result<Vec<_>, _>>()?;
     let sql = std::fs::read_to_string(file).with_context(|| format!("cannot read job file {}", file.display()))?;
-    let job = Job::parse(file.display().to_string(), &sql);
-    let cluster = connect(scheduler, session_config(&settings)?)
+    let job = Job::parse(file.display().to_string(), &sql)?;
+    moodflow::job::check_conf_vars([&job], &vars).map_err(anyhow::Error::msg)?;
+    let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
         .await
         .context("cannot start a Ballista session")?;
     root.check_reachable(&cluster.ctx.runtime_env(), std::time::Duration::from_secs(30))
         .await?;
-    let outcome = run_job_atomically(&cluster.ctx, &root, &job, &vars).await?;
+    let outcome = run_job_atomically(&cluster.ctx, &root, &job, &vars, &allow_output).await?;
     print!("{}", render(&outcome.last_result, format)?);
     if format == Format::Table {
         println!();

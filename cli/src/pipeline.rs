@@ -52,8 +52,9 @@ impl Stage {
         }
     }
 
-    /// The parsed job of a SQL stage.
-    pub fn job(&self) -> Option<Job> {
+    /// The job of a SQL stage (`None` for stage 05); an error only if the
+    /// embedded file declares its variables wrongly (a test reads them all).
+    pub fn job(&self) -> Option<Result<Job, JobError>> {
         self.sql().map(|sql| Job::parse(format!("jobs/{}.sql", self.id()), sql))
     }
 }
@@ -174,29 +175,15 @@ pub fn run_plan(netflix: Option<&NetflixInputs>) -> (Vec<Stage>, BTreeMap<String
     (stages, vars)
 }
 
-/// Job variables the stages read, with their defaults; `--conf` overrides.
-pub const DEFAULT_VARS: &[(&str, &str)] = &[
-    // Stage 06: movies per playlist, the fewest ratings a movie needs, and
-    // the damping of the Bayesian mean (that many "average" ratings are
-    // added to each movie's own).
-    ("playlist_size", "20"),
-    ("playlist_min_ratings", "10"),
-    ("playlist_damping", "10"),
-    // Stage 07: the titles file's name in raw/netflix_prize/, and the
-    // byte-range splits of the rating files (0: the session's target
-    // partitions, none under datafusion.optimizer.repartition_file_min_size).
-    ("netflix_titles_file", "movie_titles.csv"),
-    ("netflix_partitions", "0"),
-    // Stage 08: how far a unique title's years may be apart for a
-    // title-only match (see jobs/08_bridge_titles.sql).
-    ("bridge_max_year_gap", "2"),
-];
-
-/// [`DEFAULT_VARS`] as a map.
+/// The job variables of every stage with their defaults, as the job files
+/// declare them (`-- @var name = default`); `--conf` overrides.
 pub fn default_vars() -> BTreeMap<String, String> {
-    DEFAULT_VARS
+    STAGES
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(NETFLIX_STAGES)
+        .filter_map(Stage::job)
+        .flatten()
+        .flat_map(|job| job.defaults())
         .collect()
 }
 
@@ -245,6 +232,9 @@ pub enum PipelineError {
         /// What failed.
         source: CommitError,
     },
+    /// A `--conf` job variable that no stage declares.
+    #[error("{0}")]
+    Conf(String),
     /// A job of the stage stalled after an executor loss and was cancelled.
     #[error(
         "stage {stage} stalled: Ballista job {job} made no progress after an executor was lost, and was cancelled"
@@ -346,8 +336,16 @@ pub async fn run_stages(
     options: &PipelineOptions,
     progress: &Progress,
 ) -> Result<RunReport, PipelineError> {
-    let mut vars = default_vars();
-    vars.extend(conf_vars.clone());
+    let jobs = stages
+        .iter()
+        .filter_map(Stage::job)
+        .collect::<Result<Vec<Job>, JobError>>()
+        .map_err(|source| PipelineError::Job {
+            stage: "(job files)".into(),
+            source,
+        })?;
+    crate::job::check_conf_vars(&jobs, conf_vars).map_err(PipelineError::Conf)?;
+    let vars = conf_vars.clone();
     let mut report = RunReport::default();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for stage in stages {
@@ -448,7 +446,11 @@ async fn run_stage(
     let mut summary = None;
     let (written, inputs) = match stage.job() {
         Some(job) => {
-            let result = run_job_atomically(&cluster.ctx, root, &job, vars).await;
+            let job = job.map_err(|source| PipelineError::Job {
+                stage: stage.id(),
+                source,
+            })?;
+            let result = run_job_atomically(&cluster.ctx, root, &job, vars, &[]).await;
             ticker.stop();
             let outcome = result.map_err(|e| match e {
                 AtomicError::Job(source) => PipelineError::Job {
@@ -602,26 +604,56 @@ pub enum AtomicError {
 }
 
 /// Runs a job with `${curated}` pointing at a fresh staging folder, then
-/// commits every table it wrote to `ROOT/curated/`. The staging folder is
-/// removed whatever happens.
+/// commits every table it wrote to `ROOT/curated/`. `allowed` are other
+/// folders its `COPY`s may write to (see [`crate::job::confine`]). The
+/// staging folder is removed whatever happens.
 pub async fn run_job_atomically(
     ctx: &SessionContext,
     root: &StorageRoot,
     job: &Job,
     conf_vars: &BTreeMap<String, String>,
+    allowed: &[String],
 ) -> Result<JobOutcome, AtomicError> {
     let staging = commit::new_staging_dir();
-    let mut vars = conf_vars.clone();
-    vars.insert("root".into(), root.as_location());
-    vars.insert("curated".into(), root.join(&staging));
-    let outcome = job.execute(ctx, &vars).await;
-    let result = match outcome {
-        Ok(outcome) => commit::commit_tables(ctx, root, &staging, outcome.written.keys())
-            .await
-            .map(|()| outcome)
-            .map_err(AtomicError::from),
+    let outputs = crate::job::Outputs {
+        curated: root.join(&staging),
+        allowed: allowed.to_vec(),
+    };
+    let result = match job.execute(ctx, &root.as_location(), &outputs, conf_vars).await {
+        Ok(outcome) => commit_outcome(ctx, root, &staging, outcome).await,
         Err(e) => Err(AtomicError::from(e)),
     };
     commit::remove_staging(ctx, root, &staging).await;
     result
+}
+
+/// Commits a job's tables; a table whose `COPY` wrote no row gets an empty
+/// Parquet file with its schema first, so the next stage reads an empty
+/// table instead of failing to infer a schema from an empty folder.
+async fn commit_outcome(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+    staging: &str,
+    outcome: JobOutcome,
+) -> Result<JobOutcome, AtomicError> {
+    for (table, schema) in &outcome.empty {
+        let bytes = parquet_bytes(std::sync::Arc::clone(schema), &[]).map_err(|e| {
+            AtomicError::Commit(CommitError::Store {
+                op: "write an empty table",
+                path: table.clone(),
+                source: Box::new(e),
+            })
+        })?;
+        root.write_file(&ctx.runtime_env(), &format!("{staging}/{table}/part-0.parquet"), bytes)
+            .await
+            .map_err(|e| {
+                AtomicError::Commit(CommitError::Store {
+                    op: "write an empty table",
+                    path: root.join(&format!("{staging}/{table}")),
+                    source: Box::new(e),
+                })
+            })?;
+    }
+    commit::commit_tables(ctx, root, staging, outcome.written.keys()).await?;
+    Ok(outcome)
 }

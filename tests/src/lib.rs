@@ -12,7 +12,9 @@ use std::path::Path;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use moodflow::pipeline::{default_vars, run_job_atomically, STAGES};
+use std::collections::BTreeMap;
+
+use moodflow::pipeline::{run_job_atomically, STAGES};
 use moodflow_udfs::{session_config, standalone, StorageRoot};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
@@ -53,8 +55,9 @@ impl MoodflowDb {
             .ok_or_else(|| SltError(format!("no stage named {name}")))?;
         let job = stage
             .job()
-            .ok_or_else(|| SltError(format!("stage {name} is not a SQL job")))?;
-        let outcome = run_job_atomically(&self.ctx, &self.root, &job, &default_vars())
+            .ok_or_else(|| SltError(format!("stage {name} is not a SQL job")))?
+            .map_err(err)?;
+        let outcome = run_job_atomically(&self.ctx, &self.root, &job, &BTreeMap::new(), &[])
             .await
             .map_err(|e| SltError(format!("{e}: {}", source_chain(&e))))?;
         self.register_curated().await?;

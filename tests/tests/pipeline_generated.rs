@@ -300,8 +300,9 @@ async fn failed_stage() {
     let broken = Job::parse(
         "broken.sql",
         &format!("{};\nSELECT no_such_function(1)", STAGES[0].sql().expect("sql")),
-    );
-    let err = run_job_atomically(ctx, &root, &broken, &BTreeMap::new())
+    )
+    .expect("job file");
+    let err = run_job_atomically(ctx, &root, &broken, &BTreeMap::new(), &[])
         .await
         .expect_err("must fail");
     assert!(format!("{err}").contains("broken.sql"), "{err}");

@@ -13,7 +13,6 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::ParquetReadOptions;
 use moodflow::generate::{generate, GenerateOptions};
-use moodflow::job::copy_target;
 use moodflow::pipeline::{PipelineError, NETFLIX_STAGES, STAGES};
 use moodflow_tests::processes::ProcessCluster;
 use moodflow_udfs::{local_context, remote, session_config, standalone, StorageRoot};
@@ -218,7 +217,7 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
                 let present = tables(dir.path()).await;
                 for stage in &stages {
                     if let Some(job) = stage.job() {
-                        let outputs: Vec<String> = job.statements.iter().filter_map(|s| copy_target(s)).collect();
+                        let outputs = job.expect("job file").outputs();
                         let there = outputs.iter().filter(|t| present.contains_key(t.as_str())).count();
                         assert!(
                             there == 0 || there == outputs.len(),

@@ -241,6 +241,42 @@ impl StorageRoot {
         Ok(names)
     }
 
+    /// The object store of a remote root and the root's path in it (a
+    /// local root has none: use [`Self::local_path`]).
+    pub fn object_store(&self, runtime: &RuntimeEnv) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+        self.store(runtime)
+    }
+
+    /// The names of the folders directly in folder `rel`, sorted.
+    pub async fn list_dirs(&self, runtime: &RuntimeEnv, rel: &str) -> Result<Vec<String>> {
+        let mut names: Vec<String> = match self {
+            Self::Local(base) => match std::fs::read_dir(base.join(rel)) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e.into()),
+            },
+            Self::Remote(_) => {
+                let (store, base) = self.store(runtime)?;
+                let prefix = ObjectPath::from(format!("{base}/{rel}"));
+                match store.list_with_delimiter(Some(&prefix)).await {
+                    Ok(listing) => listing
+                        .common_prefixes
+                        .into_iter()
+                        .filter_map(|p| p.filename().map(str::to_string))
+                        .collect(),
+                    Err(object_store::Error::NotFound { .. }) => Vec::new(),
+                    Err(e) => return Err(DataFusionError::External(Box::new(e))),
+                }
+            }
+        };
+        names.sort();
+        Ok(names)
+    }
+
     /// Deletes everything below `rel` (nothing to delete is fine).
     pub async fn remove_all(&self, runtime: &RuntimeEnv, rel: &str) -> Result<()> {
         match self {
