@@ -12,6 +12,12 @@
 -- file without one loses no row). Columns are read as text and cast here,
 -- so a bad value becomes a reject too. CRLF and LF are both accepted.
 
+-- Ledger: every record of each file is written or rejected (checked after
+-- the job, before its tables are committed; see README "Bad input").
+-- @ledger raw_movies -> movielens_movies required
+-- @ledger raw_ratings -> movielens_ratings required
+-- @ledger raw_tags -> movielens_tags
+
 CREATE EXTERNAL TABLE raw_movies ("movieId" VARCHAR, title VARCHAR, genres VARCHAR)
 STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/movies.csv';
 

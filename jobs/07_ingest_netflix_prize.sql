@@ -16,6 +16,10 @@
 -- @var netflix_titles_file = movie_titles.csv
 -- @var netflix_partitions = 0
 
+-- Ledger: every rating line and title line is written or rejected.
+-- @ledger nf_raw_ratings -> netflix_ratings required
+-- @ledger nf_raw_titles -> nf_movies_meta required
+
 CREATE EXTERNAL TABLE nf_raw_ratings STORED AS NETFLIX_RATINGS
 LOCATION '${root}/raw/netflix_prize/combined_data_*.txt'
 OPTIONS ('partitions' '${netflix_partitions}');

@@ -12,6 +12,14 @@
 //! -- @var playlist_size = 20
 //! ```
 //!
+//! An ingest job also declares which raw table feeds which table, for the
+//! ledger that checks every raw record was written or rejected
+//! ([`crate::ledger`]); `required` makes an empty input an error:
+//!
+//! ```sql
+//! -- @ledger raw_ratings -> movielens_ratings required
+//! ```
+//!
 //! A `--conf name=value` sets it; a `${name}` the file does not declare is
 //! an error before anything runs, and so is a `--conf` key that no job of
 //! the run declares (see [`check_conf_vars`]).
@@ -106,6 +114,17 @@ pub struct Param {
     pub default: String,
 }
 
+/// A ledger declaration: the raw table that feeds a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The raw table the job creates (`raw_ratings`).
+    pub raw: String,
+    /// The table it writes, whose rejects are `_rejects/<table>`.
+    pub table: String,
+    /// An input without any record is an error.
+    pub required: bool,
+}
+
 /// A job file, its variables checked.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -115,6 +134,8 @@ pub struct Job {
     pub sql: String,
     /// The variables it declares, in file order.
     pub params: Vec<Param>,
+    /// Its ledger declarations.
+    pub ledger: Vec<LedgerEntry>,
 }
 
 /// Where a job may write.
@@ -136,6 +157,8 @@ pub struct JobOutcome {
     pub empty: BTreeMap<String, SchemaRef>,
     /// The batches of the last statement.
     pub last_result: Vec<RecordBatch>,
+    /// The ledger of an ingest job (filled in after it ran).
+    pub ledger: Vec<crate::ledger::TableAccount>,
 }
 
 impl Job {
@@ -144,14 +167,36 @@ impl Job {
     pub fn parse(name: impl Into<String>, sql: &str) -> Result<Self, JobError> {
         let name = name.into();
         let mut params: Vec<Param> = Vec::new();
+        let mut ledger: Vec<LedgerEntry> = Vec::new();
         for (i, line) in sql.lines().enumerate() {
-            let Some(decl) = line.trim().strip_prefix("-- @var ") else {
-                continue;
-            };
             let bad = |reason: String| JobError::Declaration {
                 job: name.clone(),
                 line: i + 1,
                 reason,
+            };
+            if let Some(decl) = line.trim().strip_prefix("-- @ledger ") {
+                let words: Vec<&str> = decl.split_whitespace().collect();
+                match words.as_slice() {
+                    [raw, "->", table, rest @ ..]
+                        if is_identifier(raw) && is_identifier(table) && (rest.is_empty() || rest == ["required"]) =>
+                    {
+                        ledger.push(LedgerEntry {
+                            raw: raw.to_string(),
+                            table: table.to_string(),
+                            required: !rest.is_empty(),
+                        })
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "expected `-- @ledger RAW_TABLE -> TABLE [required]`, got `{}`",
+                            line.trim()
+                        )))
+                    }
+                }
+                continue;
+            }
+            let Some(decl) = line.trim().strip_prefix("-- @var ") else {
+                continue;
             };
             let (var, default) = decl
                 .split_once('=')
@@ -183,6 +228,7 @@ impl Job {
             name,
             sql: sql.to_string(),
             params,
+            ledger,
         })
     }
 
@@ -249,7 +295,7 @@ impl Job {
     }
 
     /// The statements with `vars` substituted.
-    fn statements(&self, vars: &BTreeMap<String, String>) -> Result<Vec<Statement>, JobError> {
+    pub fn statements(&self, vars: &BTreeMap<String, String>) -> Result<Vec<Statement>, JobError> {
         let sql = substitute(&self.sql, vars).map_err(|(line, name)| JobError::UndeclaredVariable {
             job: self.name.clone(),
             line,

@@ -7,6 +7,7 @@ pub mod census;
 pub mod commit;
 pub mod generate;
 pub mod job;
+pub mod ledger;
 pub mod lock;
 pub mod output;
 pub mod pipeline;

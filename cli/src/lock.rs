@@ -127,9 +127,22 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
+/// True when `pid` is a live process of this host running moodflow (a pid
+/// reused by another program does not keep a dead run's lock).
+fn is_moodflow_process(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => cmdline.is_empty() || String::from_utf8_lossy(&cmdline).contains("moodflow"),
+        // No /proc (not Linux): only the age of the lock can tell.
+        Err(_) => !std::path::Path::new("/proc/self").exists(),
+    }
+}
+
 /// Whether a lock belongs to a dead run, and why.
 pub fn stale(holder: &Holder, this_host: &str, now: u64) -> Option<String> {
-    if holder.host == this_host && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists() {
+    if holder.host == this_host && !is_moodflow_process(holder.pid) {
         return Some(format!("process {} on {} is gone", holder.pid, holder.host));
     }
     let idle = now.saturating_sub(holder.refreshed);

@@ -232,6 +232,14 @@ pub enum PipelineError {
         /// What failed.
         source: CommitError,
     },
+    /// An ingest stage's ledger does not balance.
+    #[error("stage {stage} failed its ledger (nothing was committed): {problem}")]
+    Ledger {
+        /// Stage id.
+        stage: String,
+        /// What does not add up, naming the file.
+        problem: String,
+    },
     /// A `--conf` job variable that no stage declares.
     #[error("{0}")]
     Conf(String),
@@ -461,6 +469,10 @@ async fn run_stage(
                     stage: stage.id(),
                     source,
                 },
+                AtomicError::Ledger(problem) => PipelineError::Ledger {
+                    stage: stage.id(),
+                    problem,
+                },
             })?;
             if job.ends_with_query() {
                 summary = datafusion::arrow::util::pretty::pretty_format_batches(&outcome.last_result)
@@ -601,6 +613,10 @@ pub enum AtomicError {
     /// The commit failed.
     #[error(transparent)]
     Commit(#[from] CommitError),
+    /// The ledger does not balance: records read were neither written nor
+    /// rejected (or the other way round); nothing was committed.
+    #[error("ledger: {0}")]
+    Ledger(String),
 }
 
 /// Runs a job with `${curated}` pointing at a fresh staging folder, then
@@ -620,11 +636,37 @@ pub async fn run_job_atomically(
         allowed: allowed.to_vec(),
     };
     let result = match job.execute(ctx, &root.as_location(), &outputs, conf_vars).await {
-        Ok(outcome) => commit_outcome(ctx, root, &staging, outcome).await,
+        Ok(outcome) => match check_ledger(ctx, root, job, &staging, conf_vars, outcome).await {
+            Ok(outcome) => commit_outcome(ctx, root, &staging, outcome).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(AtomicError::from(e)),
     };
     commit::remove_staging(ctx, root, &staging).await;
     result
+}
+
+/// The ledger of an ingest job, on its staged tables: a record read but
+/// neither written nor rejected fails the job, naming the file.
+async fn check_ledger(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+    job: &Job,
+    staging: &str,
+    vars: &BTreeMap<String, String>,
+    mut outcome: JobOutcome,
+) -> Result<JobOutcome, AtomicError> {
+    // The empty tables' files come first: the ledger reads what will be committed.
+    write_empty_tables(ctx, root, staging, &mut outcome).await?;
+    let accounts = crate::ledger::account(ctx, job, root, staging, vars)
+        .await
+        .map_err(|e| AtomicError::Ledger(format!("cannot count the ledger: {e}")))?;
+    let problems: Vec<String> = accounts.iter().flat_map(|a| a.problems()).collect();
+    if !problems.is_empty() {
+        return Err(AtomicError::Ledger(problems.join("; ")));
+    }
+    outcome.ledger = accounts;
+    Ok(outcome)
 }
 
 /// Commits a job's tables; a table whose `COPY` wrote no row gets an empty
@@ -634,10 +676,23 @@ async fn commit_outcome(
     ctx: &SessionContext,
     root: &StorageRoot,
     staging: &str,
-    outcome: JobOutcome,
+    mut outcome: JobOutcome,
 ) -> Result<JobOutcome, AtomicError> {
-    for (table, schema) in &outcome.empty {
-        let bytes = parquet_bytes(std::sync::Arc::clone(schema), &[]).map_err(|e| {
+    write_empty_tables(ctx, root, staging, &mut outcome).await?;
+    commit::commit_tables(ctx, root, staging, outcome.written.keys()).await?;
+    Ok(outcome)
+}
+
+/// Writes an empty Parquet file for every table whose `COPY` wrote no row
+/// (once: the list is emptied).
+async fn write_empty_tables(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+    staging: &str,
+    outcome: &mut JobOutcome,
+) -> Result<(), AtomicError> {
+    for (table, schema) in std::mem::take(&mut outcome.empty) {
+        let bytes = parquet_bytes(schema, &[]).map_err(|e| {
             AtomicError::Commit(CommitError::Store {
                 op: "write an empty table",
                 path: table.clone(),
@@ -654,6 +709,5 @@ async fn commit_outcome(
                 })
             })?;
     }
-    commit::commit_tables(ctx, root, staging, outcome.written.keys()).await?;
-    Ok(outcome)
+    Ok(())
 }

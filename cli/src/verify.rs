@@ -154,6 +154,14 @@ pub async fn verify(root: &StorageRoot) -> Result<Report> {
         &["movielens_movies", "movielens_ratings", "movielens_tags"],
     )
     .await?;
+    check_ledger(
+        &ctx,
+        root,
+        &mut report,
+        &crate::pipeline::STAGES[0],
+        &Default::default(),
+    )
+    .await?;
     if present.contains("nf_features") {
         let nulls = scalar(
             &ctx,
@@ -241,6 +249,37 @@ pub async fn verify(root: &StorageRoot) -> Result<Report> {
     Ok(report)
 }
 
+/// The ledger of an ingest stage over the committed tables: one check per
+/// raw file, `read = written + rejected` (see [`crate::ledger`]).
+async fn check_ledger(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+    report: &mut Report,
+    stage: &crate::pipeline::Stage,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let Some(job) = stage.job() else { return Ok(()) };
+    let job = job.map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
+    let accounts = match crate::ledger::account(ctx, &job, root, "curated", vars).await {
+        Ok(a) => a,
+        Err(e) => {
+            report.push(format!("ledger of stage {}", stage.id()), false, e.to_string());
+            return Ok(());
+        }
+    };
+    for account in accounts {
+        let problems = account.problems();
+        for (file, line) in account.summary() {
+            let name = file.rsplit('/').next().unwrap_or(&file).to_string();
+            report.push(format!("ledger {name} -> {}", account.table), problems.is_empty(), line);
+        }
+        for p in problems {
+            report.push(format!("ledger of {}", account.table), false, p);
+        }
+    }
+    Ok(())
+}
+
 /// The tables of stages 07-09.
 pub const NETFLIX_TABLES: &[&str] = &["netflix_ratings", "nf_movies_meta", "title_bridge", "unified_ratings"];
 
@@ -250,7 +289,10 @@ pub const NETFLIX_TABLES: &[&str] = &["netflix_ratings", "nf_movies_meta", "titl
 /// Netflix ratings.
 async fn check_netflix(ctx: &SessionContext, root: &StorageRoot, report: &mut Report) -> Result<()> {
     match crate::pipeline::netflix_inputs(ctx, root).await {
-        Ok(Some(_)) => {}
+        Ok(Some(inputs)) => {
+            let (_, vars) = crate::pipeline::run_plan(Some(&inputs));
+            check_ledger(ctx, root, report, &crate::pipeline::NETFLIX_STAGES[0], &vars).await?;
+        }
         Ok(None) => return Ok(()),
         Err(e) => {
             report.push("Netflix Prize inputs", false, e.to_string());

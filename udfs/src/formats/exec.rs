@@ -439,20 +439,24 @@ impl Rows {
         }
     }
 
-    fn no_reject(&mut self) {
-        self.file.append_null();
-        self.line.append_null();
-        self.raw_line.append_null();
-        self.reason.append_null();
-    }
-
-    fn rating(&mut self, r: &netflix::Rating) {
+    /// A valid rating. Its `file` is built only when the scan outputs that
+    /// column (the ledger counts ratings per file); its line number is
+    /// never computed (it costs a count of the newlines before the range).
+    fn rating(&mut self, r: &netflix::Rating, file: &str) {
         self.movie_id.append_value(r.movie_id);
         self.customer_id.append_value(r.customer_id);
         self.rating.append_value(r.rating as i8);
         self.date.append_value(r.date);
+        // The ratings schema: movie_id, customer_id, rating, date, file, …
+        if self.wanted[4] {
+            self.file.append_value(file);
+        } else if self.filter == RowFilter::All {
+            self.file.append_null();
+        }
         if self.filter == RowFilter::All {
-            self.no_reject();
+            self.line.append_null();
+            self.raw_line.append_null();
+            self.reason.append_null();
         }
     }
 
@@ -751,7 +755,7 @@ impl RatingsRange {
             LineKind::Skip => {}
             LineKind::Rating(r) => {
                 if self.filter.valid() {
-                    rows.rating(&r);
+                    rows.rating(&r, &self.file_url);
                 }
             }
             LineKind::Bad(reason) => {
@@ -943,6 +947,11 @@ impl CsvFile {
         }
         while let Some(record) = self.reader.next_record() {
             if std::mem::take(&mut self.first) && is_header(&record, &self.columns) {
+                continue;
+            }
+            // A pushed-down `reason IS [NOT] NULL`.
+            let valid = matches!(record.outcome, super::csv::Outcome::Fields(_));
+            if (valid && !rows.filter.valid()) || (!valid && !rows.filter.rejects()) {
                 continue;
             }
             rows.csv_record(&record, &self.file_url);
