@@ -592,7 +592,7 @@ mod tests {
     fn declared_variables_and_defaults() {
         let job = Job::parse("j", "-- @var size = 20\nSELECT ${size} -- uses ${root}\n").expect("parse");
         assert_eq!(job.defaults(), BTreeMap::from([("size".into(), "20".into())]));
-        let undeclared = Job::parse("j", "-- @var size = 20\n\nSELECT ${sise}").unwrap_err();
+        let undeclared = Job::parse("j", "-- @var size = 20\n\nSELECT ${sise}").expect_err("undeclared");
         assert!(matches!(undeclared, JobError::UndeclaredVariable { line: 3, ref name, .. } if name == "sise"));
         assert!(
             Job::parse("j", "-- @var root = x\n").is_err(),
@@ -605,7 +605,7 @@ mod tests {
     fn unknown_conf_keys_are_named_with_the_known_ones() {
         let job = Job::parse("j", "-- @var playlist_size = 20\nSELECT ${playlist_size}").expect("parse");
         let vars = BTreeMap::from([("playlist_sise".to_string(), "3".to_string())]);
-        let e = check_conf_vars([&job], &vars).unwrap_err();
+        let e = check_conf_vars([&job], &vars).expect_err("unknown key");
         assert!(e.contains("playlist_sise") && e.contains("playlist_size"), "{e}");
         let ok = BTreeMap::from([("playlist_size".to_string(), "3".to_string())]);
         assert!(check_conf_vars([&job], &ok).is_ok());

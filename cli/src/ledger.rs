@@ -63,6 +63,8 @@ pub struct TableAccount {
     pub strays: Vec<(String, u64)>,
     /// An input without records is an error.
     pub required: bool,
+    /// Where the raw table reads (for messages about files without records).
+    pub locations: Vec<String>,
 }
 
 impl TableAccount {
@@ -72,14 +74,11 @@ impl TableAccount {
         let read: u64 = self.files.iter().map(|f| f.read).sum();
         let rejected: u64 = self.files.iter().map(|f| f.rejected).sum();
         if self.required && read == 0 {
-            out.push(match self.files.as_slice() {
-                [] => format!("{}: no input file", self.table),
-                files => format!(
-                    "{}: {} has no records (an empty file?)",
-                    self.table,
-                    files.iter().map(|f| f.file.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            });
+            out.push(format!(
+                "{}: {} has no records (an empty file, or a header alone)",
+                self.table,
+                self.locations.join(", ")
+            ));
         }
         if read != self.written + rejected {
             let whose = match self.files.as_slice() {
@@ -184,10 +183,14 @@ pub async fn account(
                 job.name, entry.raw
             )));
         };
+        let locations = match &create {
+            Statement::CreateExternalTable(t) => t.locations.clone(),
+            _ => Vec::new(),
+        };
         let _ = ctx.deregister_table(raw_name.as_str());
         let plan = ctx.state().statement_to_plan(create).await?;
         ctx.execute_logical_plan(plan).await?.collect().await?;
-        let result = account_table(ctx, root, tables, &raw_name, entry).await;
+        let result = account_table(ctx, root, tables, &raw_name, entry, locations).await;
         let _ = ctx.deregister_table(raw_name.as_str());
         out.push(result?);
     }
@@ -200,6 +203,7 @@ async fn account_table(
     tables: &str,
     raw: &str,
     entry: &crate::job::LedgerEntry,
+    locations: Vec<String>,
 ) -> Result<TableAccount> {
     let is_csv = ctx
         .table(raw)
@@ -259,17 +263,13 @@ async fn account_table(
         files,
         strays,
         required: entry.required,
+        locations,
     })
 }
 
 /// `SELECT {select} FROM <parquet folder> {tail}`; no rows when the folder
 /// holds no file.
-async fn count_parquet(
-    ctx: &SessionContext,
-    dir: &str,
-    select: &str,
-    tail: &str,
-) -> Result<Vec<(Option<String>, Vec<Option<i64>>)>> {
+async fn count_parquet(ctx: &SessionContext, dir: &str, select: &str, tail: &str) -> Result<Vec<Row>> {
     let df = match ctx.read_parquet(dir, ParquetReadOptions::default()).await {
         Ok(df) => df,
         // An absent or empty folder: nothing written there.
@@ -298,8 +298,11 @@ async fn count_parquet(
     rows(&batches)
 }
 
+/// A result row: a text column, then numbers.
+type Row = (Option<String>, Vec<Option<i64>>);
+
 /// Rows of (text, numbers…) batches.
-fn rows(batches: &[RecordBatch]) -> Result<Vec<(Option<String>, Vec<Option<i64>>)>> {
+fn rows(batches: &[RecordBatch]) -> Result<Vec<Row>> {
     let mut out = Vec::new();
     for b in batches {
         let text = cast(b.column(0), &DataType::Utf8)?;
@@ -364,6 +367,7 @@ mod tests {
                 .collect(),
             strays: Vec::new(),
             required: true,
+            locations: vec!["f0".into()],
         }
     }
 

@@ -14,4 +14,5 @@ mod netflix_real;
 mod pipeline_generated;
 mod processes;
 mod real_movielens;
+mod safety;
 mod vader_reference;
