@@ -344,8 +344,12 @@ pub async fn run_stages(
     options: &PipelineOptions,
     progress: &Progress,
 ) -> Result<RunReport, PipelineError> {
-    let jobs = stages
+    // Against every stage of the pipeline, not only those that run now: a
+    // Netflix setting is not a typo because this root has no Netflix files.
+    let jobs = STAGES
         .iter()
+        .chain(NETFLIX_STAGES)
+        .chain(stages)
         .filter_map(Stage::job)
         .collect::<Result<Vec<Job>, JobError>>()
         .map_err(|source| PipelineError::Job {

@@ -104,7 +104,7 @@ pub struct SearchResult {
 pub async fn search(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<SearchResult> {
     let params = Params::parse(q.as_deref(), &["q", "limit"])?;
     let words = params
-        .text("q", 200)?
+        .words("q", 200)?
         .ok_or_else(|| Problem::param("q", "is required (words of a title)"))?;
     let limit = params.int("limit", 1, 1000)?.unwrap_or(50) as usize;
     let s = state.snapshot()?;

@@ -65,11 +65,74 @@ async fn not_found(uri: Uri) -> Response {
     }
 }
 
+/// How many connections the dashboard holds open, and how long a client
+/// may take to send a request's headers (also the longest an idle
+/// keep-alive connection stays open).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections served at once; the next waits in the listen backlog
+    /// until one closes.
+    pub max_connections: usize,
+    /// From the moment the server waits for a request (a new connection,
+    /// or the next request on a kept-alive one) to the end of its headers.
+    pub header_timeout: std::time::Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            header_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 /// Serves the dashboard on `listener` until the process ends, checking for
 /// newer pipeline runs in the background.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    serve_with(state, listener, ConnectionLimits::default()).await
+}
+
+/// [`serve`] with other connection limits. Each connection is served by
+/// hyper's HTTP/1 server with a header-read timeout (so a client that
+/// opens connections and sends nothing, or sends headers a byte a minute,
+/// cannot hold them), and a semaphore caps the open connections.
+pub async fn serve_with(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
     let watcher = state.spawn_watcher();
-    let result = axum::serve(listener, router(state)).await;
+    let app = router(state);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let result = loop {
+        let Ok(permit) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+            break Ok(());
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like: wait, then go on.
+            Err(e) => {
+                tracing::warn!("dashboard: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!("dashboard: connection closed: {e}");
+            }
+            drop(permit);
+        });
+    };
     watcher.abort();
     result
 }

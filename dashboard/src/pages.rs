@@ -387,7 +387,7 @@ pub async fn feel_page(State(state): State<AppState>, RawQuery(q): RawQuery) -> 
 /// `GET /search?q=`: movies by title.
 pub async fn search(State(state): State<AppState>, RawQuery(q): RawQuery) -> PageResult {
     let params = Params::parse(q.as_deref(), &["q"])?;
-    let words = params.text("q", 200)?;
+    let words = params.words("q", 200)?;
     let s = state.snapshot()?;
     let mut body = format!(
         "<h1>Search</h1><form class=\"filters\" action=\"/search\" method=\"get\" role=\"search\">\

@@ -45,6 +45,23 @@ impl Params {
         }
     }
 
+    /// Title words to search for: a text whose normalised form (the
+    /// pipeline's `normalize_text`) keeps at least one letter or digit.
+    /// Text that normalises to nothing (`!!!`, bytes that are not UTF-8)
+    /// would match every movie, so it is refused like an empty query.
+    pub fn words(&self, name: &str, max_chars: usize) -> Result<Option<String>, Problem> {
+        let Some(v) = self.text(name, max_chars)? else {
+            return Ok(None);
+        };
+        if v.contains('\u{FFFD}') {
+            return Err(Problem::param(name, "is not valid UTF-8"));
+        }
+        if moodflow_udfs::text::normalize_text(&v).trim().is_empty() {
+            return Err(Problem::param(name, "has no letter or digit to search for"));
+        }
+        Ok(Some(v))
+    }
+
     /// An integer in `min..=max`.
     pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, Problem> {
         let Some(v) = self.values.get(name) else {
@@ -112,7 +129,7 @@ impl PlaylistFilter {
         let limit = params
             .int("limit", 1, Self::MAX_LIMIT as i64)?
             .map_or(Self::DEFAULT_LIMIT, |n| n as usize);
-        let q = params.text("q", 200)?;
+        let q = params.words("q", 200)?;
         Ok(Self {
             genre,
             year_min,
@@ -189,6 +206,8 @@ mod tests {
         assert_eq!(bad("genre=Western"), "genre");
         assert_eq!(bad("colour=red"), "colour");
         assert_eq!(bad("q=a&q=b"), "q");
+        assert_eq!(bad("q=%21%21%21"), "q", "punctuation alone matches everything");
+        assert_eq!(bad("q=%ff%fe"), "q", "not UTF-8");
         assert_eq!(bad("year_min=2001&year_max=1999"), "year_min");
         assert_eq!(bad("min_ratings=-1"), "min_ratings");
     }

@@ -620,6 +620,62 @@ fn an_empty_root_says_how_to_run_the_pipeline() {
     });
 }
 
+/// Idle connections and slow headers are closed, and the open connections
+/// are capped: a client that opens connections and sends nothing cannot
+/// hold the server (they once stayed open forever).
+#[test]
+fn idle_connections_are_closed_and_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    moodflow_tests::block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let state = AppState::load(settings(dir.path())).await.expect("load");
+        let (listener, addr) = moodflow_dashboard::bind("127.0.0.1:0").await.expect("bind");
+        let limits = moodflow_dashboard::ConnectionLimits {
+            max_connections: 3,
+            header_timeout: Duration::from_millis(500),
+        };
+        let server = tokio::spawn(moodflow_dashboard::serve_with(state, listener, limits));
+        let mut idle = Vec::new();
+        for _ in 0..2 {
+            idle.push(TcpStream::connect(addr).await.expect("connect"));
+        }
+        // A slow client: half a header, then nothing.
+        let mut slow = TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"GET /health HTTP/1.1\r\nHo").await.expect("write");
+        idle.push(slow);
+        // The cap is full: a fourth client is served only once the server
+        // has dropped one of the others.
+        let started = std::time::Instant::now();
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        client
+            .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut answer))
+            .await
+            .expect("served within 10 s")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"),
+            "{answer}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "the fourth connection waited for a slot ({:?})",
+            started.elapsed()
+        );
+        for (i, mut s) in idle.into_iter().enumerate() {
+            let mut rest = Vec::new();
+            let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+            assert!(matches!(closed, Ok(Ok(_))), "connection {i} was closed by the server");
+        }
+        server.abort();
+    });
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir") {
