@@ -19,6 +19,8 @@
 
 pub mod codec;
 pub mod formats;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod kmeans;
 pub mod raw;

@@ -519,6 +519,46 @@ pub(crate) mod tests {
         }
     }
 
+    /// Fuzz (see [`crate::fuzz`]): any bytes, any chunking, no panic, and
+    /// the records still tile the input line by line.
+    #[test]
+    fn fuzz_csv_reader() {
+        let input = (crate::fuzz::bytes_like(b",\"\r\n\xff\xef\xbb\xbf|:-. "), 1usize..300);
+        let strategy = input.prop_map(|(mut data, chunk)| {
+            // The chunk size rides along as the last byte.
+            data.push(chunk as u8);
+            data
+        });
+        crate::fuzz::run("csv reader", strategy, |data| {
+            let (chunk, data) = (usize::from(*data.last().unwrap_or(&1)).max(1), &data[..data.len() - 1]);
+            for fields in [1, 3, 4] {
+                let l = Limits {
+                    fields,
+                    max_record_lines: 4,
+                    max_record_bytes: 300,
+                };
+                let mut r = CsvReader::new(l);
+                let mut next = 1;
+                let mut check = |r: &mut CsvReader| {
+                    while let Some(rec) = r.next_record() {
+                        assert_eq!(rec.line, next);
+                        next = rec.line_end + 1;
+                        if let Outcome::Fields(spans) = &rec.outcome {
+                            assert_eq!(spans.len(), fields);
+                            spans.iter().for_each(|s| drop(rec.field(*s)));
+                        }
+                    }
+                };
+                for c in data.chunks(chunk) {
+                    r.feed(c);
+                    check(&mut r);
+                }
+                r.finish();
+                check(&mut r);
+            }
+        });
+    }
+
     proptest! {
         /// Any bytes: no panic, records tile the input (every byte in
         /// exactly one record, in order), line numbers count every line,

@@ -340,6 +340,23 @@ pub(crate) mod tests {
             })
     }
 
+    /// Fuzz (see [`crate::fuzz`]): any bytes, cut anywhere, give the same
+    /// rows and rejects as one split, and never a panic.
+    #[test]
+    fn fuzz_netflix_rating_files() {
+        let strategy = crate::fuzz::bytes_like(b"0123456789:,-\r\n\xff");
+        crate::fuzz::run("netflix ratings", strategy, |data| {
+            let whole = parse_all(data, &[]);
+            let n = data.len();
+            for cuts in [vec![n / 2], vec![n / 3, 2 * n / 3], (1..n).step_by(7).collect()] {
+                assert_eq!(parse_all(data, &cuts), whole);
+            }
+            for pos in [0, n / 2, n] {
+                let _ = header_before(data, first_owned_line(data, pos));
+            }
+        });
+    }
+
     proptest! {
         #[test]
         fn any_split_points_give_the_same_rows(
