@@ -11,19 +11,36 @@
 CREATE EXTERNAL TABLE movies STORED AS PARQUET LOCATION '${root}/curated/movielens_movies/';
 CREATE EXTERNAL TABLE tags STORED AS PARQUET LOCATION '${root}/curated/movielens_tags/';
 
--- The catalogue is optional: an absent folder reads as no rows.
+-- The catalogue is optional: an absent file reads as no rows. It is read
+-- from its own file name (another CSV in raw/catalog/ is not read as
+-- catalogue rows) by moodflow's MOODFLOW_CSV format, so a malformed line is
+-- a reject, not an error that stops the stage; a description may span a
+-- few lines inside its quotes.
 CREATE EXTERNAL TABLE raw_catalog (
   show_id VARCHAR, type VARCHAR, title VARCHAR, director VARCHAR, "cast" VARCHAR, country VARCHAR,
   date_added VARCHAR, release_year VARCHAR, rating VARCHAR, duration VARCHAR, listed_in VARCHAR,
   description VARCHAR)
-STORED AS CSV LOCATION '${root}/raw/catalog/'
-OPTIONS ('format.has_header' 'true', 'format.newlines_in_values' 'true', 'format.truncated_rows' 'true');
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/catalog/netflix_titles.csv'
+OPTIONS ('optional' 'true');
+
+-- Ledger: every catalogue line is a row of netflix_catalog or a reject.
+-- @ledger raw_catalog -> netflix_catalog
+
+COPY (
+  SELECT show_id, type, title, director, "cast", country, date_added,
+         TRY_CAST(release_year AS INT) AS release_year, rating, duration, listed_in, description
+  FROM raw_catalog WHERE reason IS NULL
+) TO '${curated}/netflix_catalog/' STORED AS PARQUET;
+
+COPY (
+  SELECT file, line, line_end, raw_line, reason FROM raw_catalog WHERE reason IS NOT NULL
+) TO '${curated}/_rejects/netflix_catalog/' STORED AS PARQUET;
 
 CREATE VIEW catalog AS
 SELECT title_key(title) AS key, TRY_CAST(release_year AS INT) AS year,
        min(description) AS description, count(*) AS candidates
 FROM raw_catalog
-WHERE type = 'Movie' AND description IS NOT NULL AND title IS NOT NULL
+WHERE reason IS NULL AND type = 'Movie' AND description IS NOT NULL AND title IS NOT NULL
 GROUP BY title_key(title), TRY_CAST(release_year AS INT);
 
 CREATE VIEW described AS

@@ -62,6 +62,19 @@ pub async fn commit_tables<'a>(
     tables: impl Iterator<Item = &'a String>,
 ) -> Result<(), CommitError> {
     for table in tables {
+        // The job runner only hands over names it checked; checked again
+        // here because a rename to a bad name would move folders anywhere.
+        let plain = table.strip_prefix("_rejects/").unwrap_or(table);
+        let valid = !plain.is_empty()
+            && !plain.starts_with('_')
+            && plain.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(CommitError::Io {
+                op: "commit a table with the name",
+                path: table.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a plain table name"),
+            });
+        }
         commit_dir(ctx, root, &format!("{staging}/{table}"), &format!("curated/{table}")).await?;
     }
     Ok(())

@@ -154,14 +154,9 @@ pub async fn verify(root: &StorageRoot) -> Result<Report> {
         &["movielens_movies", "movielens_ratings", "movielens_tags"],
     )
     .await?;
-    check_ledger(
-        &ctx,
-        root,
-        &mut report,
-        &crate::pipeline::STAGES[0],
-        &Default::default(),
-    )
-    .await?;
+    for stage in crate::pipeline::STAGES {
+        check_ledger(&ctx, root, &mut report, stage, &Default::default()).await?;
+    }
     if present.contains("nf_features") {
         let nulls = scalar(
             &ctx,
@@ -291,7 +286,9 @@ async fn check_netflix(ctx: &SessionContext, root: &StorageRoot, report: &mut Re
     match crate::pipeline::netflix_inputs(ctx, root).await {
         Ok(Some(inputs)) => {
             let (_, vars) = crate::pipeline::run_plan(Some(&inputs));
-            check_ledger(ctx, root, report, &crate::pipeline::NETFLIX_STAGES[0], &vars).await?;
+            for stage in crate::pipeline::NETFLIX_STAGES {
+                check_ledger(ctx, root, report, stage, &vars).await?;
+            }
         }
         Ok(None) => return Ok(()),
         Err(e) => {

@@ -49,6 +49,10 @@ pub struct TableSpec {
     pub encoding: Encoding,
     /// Bytes per read.
     pub chunk_bytes: u64,
+    /// A location that names no file is an empty table, not an error (an
+    /// optional input such as the catalogue).
+    #[serde(default)]
+    pub optional: bool,
     /// CSV: the declared columns.
     #[serde(default)]
     pub columns: Vec<String>,
@@ -66,6 +70,7 @@ impl TableSpec {
             partitions: None,
             encoding: Encoding::Auto,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
+            optional: false,
             columns: Vec::new(),
             csv_bounds: super::exec::default_csv_bounds(),
         }
@@ -157,8 +162,16 @@ impl TableProvider for RawTable {
         files.sort();
         files.dedup();
         let Some(store_url) = store_url else {
-            return plan_err!("a Netflix table needs a LOCATION");
+            return plan_err!("a raw table needs a LOCATION");
         };
+        if files.is_empty() {
+            if self.spec.optional {
+                return Ok(Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
+                    self.projected(projection)?,
+                )));
+            }
+            return plan_err!("no file matches {}", self.spec.locations.join(", "));
+        }
         let partitions = match self.spec.kind {
             FileKind::Titles => vec![files.iter().map(|(path, size)| whole(path, *size)).collect()],
             // One partition per file: a record may span lines, so only the
@@ -258,7 +271,7 @@ fn wildcard(pattern: &[char], name: &[char]) -> bool {
 }
 
 /// The store URL and the `(path, size)` of every file the location names,
-/// sorted by path; an error when there is none.
+/// sorted by path (none when nothing matches).
 pub async fn list_files(state: &dyn Session, location: &str) -> Result<(String, Vec<(String, u64)>)> {
     let (base, pattern) = match location.rsplit_once('/') {
         Some((dir, last)) if last.contains(['*', '?']) => (format!("{dir}/"), Some(last.chars().collect::<Vec<_>>())),
@@ -269,11 +282,11 @@ pub async fn list_files(state: &dyn Session, location: &str) -> Result<(String, 
     let store = state.runtime_env().object_store(&store_url)?;
     let prefix = url.prefix().clone();
     let mut files: Vec<(String, u64)> = if pattern.is_some() || url.is_collection() {
-        let listed: Vec<_> = store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| plan_datafusion_err!("cannot list {location}: {e}"))?;
+        let listed: Vec<_> = match store.list(Some(&prefix)).try_collect().await {
+            Ok(listed) => listed,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return plan_err!("cannot list {location}: {e}"),
+        };
         listed
             .into_iter()
             .filter(|meta| {
@@ -289,15 +302,12 @@ pub async fn list_files(state: &dyn Session, location: &str) -> Result<(String, 
             .map(|meta| (meta.location.to_string(), meta.size))
             .collect()
     } else {
-        let meta = store
-            .head(&prefix)
-            .await
-            .map_err(|e| plan_datafusion_err!("cannot read {location}: {e}"))?;
-        vec![(meta.location.to_string(), meta.size)]
+        match store.head(&prefix).await {
+            Ok(meta) => vec![(meta.location.to_string(), meta.size)],
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return plan_err!("cannot read {location}: {e}"),
+        }
     };
-    if files.is_empty() {
-        return plan_err!("no Netflix Prize files match {location}");
-    }
     files.sort();
     Ok((store_url.as_str().to_string(), files))
 }
@@ -366,6 +376,7 @@ impl TableProviderFactory for RawTableFactory {
                 }
                 "encoding" => spec.encoding = Encoding::parse(value).ok_or_else(bad)?,
                 "chunk_bytes" => spec.chunk_bytes = value.parse().ok().filter(|&n: &u64| n > 0).ok_or_else(bad)?,
+                "optional" => spec.optional = value.parse().map_err(|_| bad())?,
                 "max_record_lines" if self.kind == FileKind::Csv => {
                     spec.csv_bounds.0 = value.parse().ok().filter(|&n: &u64| n > 0).ok_or_else(bad)?
                 }
@@ -374,7 +385,7 @@ impl TableProviderFactory for RawTableFactory {
                 }
                 _ => {
                     return plan_err!(
-                        "{}: unknown option {key} (Netflix tables take partitions, encoding, chunk_bytes; MOODFLOW_CSV tables chunk_bytes, max_record_lines, max_record_bytes)",
+                        "{}: unknown option {key} (raw tables take chunk_bytes and optional; Netflix tables also partitions, encoding; MOODFLOW_CSV tables also max_record_lines, max_record_bytes)",
                         cmd.name
                     )
                 }
