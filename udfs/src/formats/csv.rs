@@ -373,6 +373,14 @@ fn first_line_or(lines: u64, reason: &str) -> Scan {
 
 /// A record of `len` bytes ended: checks what applies to it whole.
 fn done(data: &[u8], len: usize, lines: u64, spans: Vec<FieldSpan>, bad: Option<String>, limits: &Limits) -> Scan {
+    // The byte bound first, as when the record arrives in pieces (the
+    // reason must not depend on how the file was read).
+    if lines > 1 && len > limits.max_record_bytes {
+        return Scan::FirstLineOnly(format!(
+            "unbalanced quote: a quoted field runs past {} bytes",
+            limits.max_record_bytes
+        ));
+    }
     let record = &data[..len];
     let reason = if let Some(at) = crate::raw::invalid_utf8_at(record) {
         Some(format!("invalid UTF-8 at byte {}", at + 1))
@@ -537,6 +545,8 @@ pub(crate) mod tests {
                     max_record_lines: 4,
                     max_record_bytes: 300,
                 };
+                // The chunking changes nothing, reasons included.
+                assert_eq!(read_all(data, chunk, l), read_all(data, data.len().max(1), l));
                 let mut r = CsvReader::new(l);
                 let mut next = 1;
                 let mut check = |r: &mut CsvReader| {

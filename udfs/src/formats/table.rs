@@ -170,7 +170,11 @@ impl TableProvider for RawTable {
                     self.projected(projection)?,
                 )));
             }
-            return plan_err!("no file matches {}", self.spec.locations.join(", "));
+            let what = match self.spec.kind {
+                FileKind::Ratings | FileKind::Titles => "Netflix Prize files match",
+                FileKind::Csv => "file matches",
+            };
+            return plan_err!("no {what} {}", self.spec.locations.join(", "));
         }
         let partitions = match self.spec.kind {
             FileKind::Titles => vec![files.iter().map(|(path, size)| whole(path, *size)).collect()],
