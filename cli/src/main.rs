@@ -5,14 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use moodflow::generate::{generate, GenerateOptions};
-use moodflow::job::Job;
-use moodflow::output::{render, Format};
-use moodflow::pipeline::{netflix_inputs, run_job_atomically, run_plan, run_stages, PipelineOptions, STAGES};
-use moodflow::progress::Progress;
-use moodflow::{connect, split_conf};
-use moodflow_udfs::kmeans::driver::Params;
-use moodflow_udfs::{session_config, StorageRoot};
+use moodflow_engine::{session_config, StorageRoot};
+use moodflow_ml::kmeans::driver::Params;
+use moodflow_pipeline::generate::{generate, GenerateOptions};
+use moodflow_pipeline::job::Job;
+use moodflow_pipeline::output::{render, Format};
+use moodflow_pipeline::progress::Progress;
+use moodflow_pipeline::split_conf;
+use moodflow_pipeline::stages::{netflix_inputs, run_job_atomically, run_plan, run_stages, PipelineOptions, STAGES};
+use moodflow_standalone::connect;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -199,7 +200,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match moodflow_udfs::tokio_runtime() {
+    let runtime = match moodflow_engine::tokio_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("moodflow: cannot start the async runtime: {e}");
@@ -298,7 +299,7 @@ async fn dispatch(command: Command) -> Result<()> {
             damping,
         } => dashboard(&root, &bind, refresh_secs, damping).await,
         Command::Health { url } => {
-            let r = moodflow_udfs::http::get(&url, std::time::Duration::from_secs(3))
+            let r = moodflow_engine::http::get(&url, std::time::Duration::from_secs(3))
                 .await
                 .with_context(|| format!("{url} does not answer"))?;
             if r.status != 200 {
@@ -308,14 +309,15 @@ async fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Bench { what } => match what {
-            BenchCommand::Vader { texts } => moodflow::bench::bench_vader(texts).await,
+            BenchCommand::Vader { texts } => moodflow_pipeline::bench::bench_vader(texts).await,
             BenchCommand::Stages {
                 ratings,
                 dir,
                 scheduler,
             } => {
+                let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
                 for n in ratings {
-                    moodflow::bench::bench_stages(&dir.join(n.to_string()), n, scheduler.as_deref()).await?;
+                    moodflow_pipeline::bench::bench_stages(&dir.join(n.to_string()), n, &cluster).await?;
                 }
                 Ok(())
             }
@@ -324,14 +326,19 @@ async fn dispatch(command: Command) -> Result<()> {
                 dir,
                 scheduler,
             } => {
+                let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
                 for n in ratings {
-                    moodflow::bench::bench_netflix(&dir.join(n.to_string()), n, scheduler.as_deref()).await?;
+                    moodflow_pipeline::bench::bench_netflix(&dir.join(n.to_string()), n, &cluster).await?;
                 }
                 Ok(())
             }
-            BenchCommand::Job { scheduler, n } => moodflow::bench::bench_job(scheduler.as_deref(), n.max(1)).await,
+            BenchCommand::Job { scheduler, n } => {
+                let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
+                let on = scheduler.as_deref().unwrap_or("an in-process cluster");
+                moodflow_pipeline::bench::bench_job(&cluster, on, n.max(1)).await
+            }
             BenchCommand::Dashboard { root, clients, seconds } => {
-                moodflow::bench::bench_dashboard(&StorageRoot::parse(&root)?, clients, seconds).await
+                moodflow_dashboard::bench::run(&StorageRoot::parse(&root)?, clients, seconds).await
             }
         },
     }
@@ -358,11 +365,12 @@ async fn dashboard(root: &str, bind: &str, refresh_secs: u64, damping: f64) -> R
     Ok(())
 }
 
-/// Runs `work` holding the root's run lock ([`moodflow::lock`]): a second
+/// Runs `work` holding the root's run lock ([`moodflow_pipeline::lock`]): a second
 /// run on the same root refuses, naming this one.
 async fn locked<T>(root: &StorageRoot, command: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    let runtime = moodflow_udfs::session::runtime_env()?;
-    let lock = moodflow::lock::RunLock::acquire(&runtime, root, command, &|m| eprintln!("moodflow: {m}")).await?;
+    let runtime = moodflow_engine::session::runtime_env()?;
+    let lock =
+        moodflow_pipeline::lock::RunLock::acquire(&runtime, root, command, &|m| eprintln!("moodflow: {m}")).await?;
     let result = work.await;
     lock.release().await;
     result
@@ -396,7 +404,7 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
     if netflix.is_none() {
         progress.note(&format!(
             "no Netflix Prize files in {}: stages 07-09 skipped",
-            root.join(moodflow::pipeline::NETFLIX_DIR)
+            root.join(moodflow_pipeline::stages::NETFLIX_DIR)
         ));
     }
     let (stages, mut stage_vars) = run_plan(netflix.as_ref());
@@ -414,7 +422,7 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
         println!("{}", report.render());
         println!("outputs under {}", root.join("curated"));
     }
-    let checks = moodflow::verify::verify(&root).await?;
+    let checks = moodflow_pipeline::verify::verify(&root).await?;
     if !quiet || !checks.passed() {
         print!("{}", checks.render());
     }
@@ -456,7 +464,7 @@ async fn train_kmeans(root: &str, session: &SessionArgs, options: &PipelineOptio
     let progress = Progress::new(false);
     let report = run_stages(&cluster, &root, &stages, &vars, options, &progress).await?;
     println!("{}", report.render());
-    if let Some(model) = moodflow::pipeline::read_model(&cluster.ctx, &root).await? {
+    if let Some(model) = moodflow_pipeline::stages::read_model(&cluster.ctx, &root).await? {
         println!("{:>4} {:>12} {:>14} {:>6}", "k", "silhouette", "cost", "iters");
         for p in &model.per_k {
             let mark = if p.k == model.k { " <- chosen" } else { "" };
@@ -474,7 +482,7 @@ async fn train_kmeans(root: &str, session: &SessionArgs, options: &PipelineOptio
 
 async fn verify(root: &str) -> Result<()> {
     let root = StorageRoot::parse(root)?;
-    let report = moodflow::verify::verify(&root).await?;
+    let report = moodflow_pipeline::verify::verify(&root).await?;
     print!("{}", report.render());
     if !report.passed() {
         bail!("stage 11_verify: quality checks failed");
@@ -491,7 +499,7 @@ async fn submit(file: &PathBuf, root: &str, session: &SessionArgs, format: Forma
         .collect::<Result<Vec<_>, _>>()?;
     let sql = std::fs::read_to_string(file).with_context(|| format!("cannot read job file {}", file.display()))?;
     let job = Job::parse(file.display().to_string(), &sql)?;
-    moodflow::job::check_conf_vars([&job], &vars).map_err(anyhow::Error::msg)?;
+    moodflow_pipeline::job::check_conf_vars([&job], &vars).map_err(anyhow::Error::msg)?;
     let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
         .await
         .context("cannot start a Ballista session")?;

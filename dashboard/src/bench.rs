@@ -2,6 +2,8 @@
 //! clients on keep-alive connections send the same GET for a fixed time;
 //! it reports requests per second and latency percentiles.
 
+use moodflow_engine::StorageRoot;
+use moodflow_pipeline::output::group;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -118,4 +120,70 @@ pub async fn load(addr: SocketAddr, path: &str, clients: usize, duration: Durati
         max: all.last().copied().unwrap_or_default(),
         body_bytes,
     })
+}
+
+/// Prints requests/s and latency percentiles of the dashboard's API under
+/// `clients` concurrent keep-alive connections on loopback, for `seconds`
+/// per endpoint, against the pipeline outputs under `root`.
+pub async fn run(root: &StorageRoot, clients: usize, seconds: u64) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    use crate::{bind, serve, AppState, Settings};
+    let settings = Settings {
+        root: root.clone(),
+        damping: 10.0,
+        refresh: std::time::Duration::from_secs(3600),
+    };
+    let state = AppState::load(settings).await?;
+    let served = state.clone();
+    let s = state
+        .snapshot()
+        .map_err(|p| anyhow::anyhow!("{p}"))
+        .context("bench dashboard needs a pipeline run")?;
+    let mood = s.moods.iter().max_by_key(|m| m.mood.size).context("no mood")?;
+    let movie = s.movies[mood.ranked[0]].id;
+    let genre = s
+        .genres
+        .iter()
+        .max_by_key(|g| s.movies.iter().filter(|m| m.genres.contains(g)).count())
+        .cloned()
+        .unwrap_or_default();
+    let (listener, addr) = bind("127.0.0.1:0").await?;
+    let server = tokio::spawn(serve(served, listener));
+    println!(
+        "dashboard over {} movies, {} moods ({}); {clients} clients, {seconds} s per endpoint, {} cores",
+        group(s.movies.len() as u64),
+        s.moods.len(),
+        root,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<58} {:>10} {:>9} {:>9} {:>9} {:>8} {:>7}",
+        "endpoint", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+    );
+    let endpoints = [
+        format!("/api/moods/{}/playlist", mood.slug),
+        format!(
+            "/api/moods/{}/playlist?genre={}&year_min=1990&min_ratings=5&limit=50",
+            mood.slug,
+            url::form_urlencoded::byte_serialize(genre.as_bytes()).collect::<String>()
+        ),
+        format!("/api/movies/{movie}/similar"),
+        format!("/moods/{}", mood.slug),
+    ];
+    for path in endpoints {
+        let r = load(addr, &path, clients, std::time::Duration::from_secs(seconds)).await?;
+        println!(
+            "{:<58} {:>10} {:>9.0} {:>9.2} {:>9.2} {:>8.1} {:>7}",
+            path,
+            group(r.ok),
+            r.rps(),
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3,
+            r.max.as_secs_f64() * 1e3,
+            r.errors
+        );
+    }
+    server.abort();
+    Ok(())
 }

@@ -8,7 +8,7 @@
 //! named genre at 1 scaled like its feature) and the nearest centroid is
 //! measured on them alone.
 
-use moodflow_udfs::kmeans::model::Model;
+use moodflow_ml::kmeans::model::Model;
 use moodflow_udfs::text::normalize_text;
 use moodflow_udfs::vader::analyzer;
 use serde::Serialize;
@@ -134,7 +134,7 @@ fn text_point(model: &Model, compound: f64, genres: &[&str]) -> Vec<(usize, f64)
         let raw = if f.name == "sentiment" {
             Some(compound)
         } else {
-            moodflow_udfs::kmeans::model::genre_display(&f.name)
+            moodflow_ml::kmeans::model::genre_display(&f.name)
                 .filter(|g| genres.contains(g))
                 .map(|_| 1.0)
         };

@@ -7,7 +7,7 @@ use std::time::UNIX_EPOCH;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use futures::TryStreamExt;
-use moodflow_udfs::StorageRoot;
+use moodflow_engine::StorageRoot;
 use object_store::path::Path as ObjectPath;
 
 /// One file below a root.

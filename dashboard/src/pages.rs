@@ -356,7 +356,7 @@ pub async fn feel_page(State(state): State<AppState>, RawQuery(q): RawQuery) -> 
          <p>VADER compound {c:+.4} (positive {p:.3}, neutral {n:.3}, negative {g:.3}){genres}.</p>\
          <p>Try the mood <strong>{mood}</strong>:</p><ul>",
         form = feel_form(&text),
-        tone = esc(&moodflow_udfs::kmeans::model::tone(f.compound).to_lowercase()),
+        tone = esc(&moodflow_ml::kmeans::model::tone(f.compound).to_lowercase()),
         c = f.compound,
         p = f.pos,
         n = f.neu,

@@ -14,9 +14,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use moodflow_udfs::kmeans::model::{Model, Mood};
+use moodflow_engine::{local_context, session_config, StorageRoot};
+use moodflow_ml::kmeans::model::{Model, Mood};
 use moodflow_udfs::text::normalize_text;
-use moodflow_udfs::{local_context, session_config, StorageRoot};
 
 use crate::files::{has_parquet, list_files, FileInfo};
 

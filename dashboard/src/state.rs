@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use datafusion::execution::runtime_env::RuntimeEnv;
-use moodflow_udfs::{local_context, session_config, StorageRoot};
+use moodflow_engine::{local_context, session_config, StorageRoot};
 
 use crate::error::Problem;
 use crate::files::FileInfo;

@@ -2,7 +2,7 @@
 //! served as JSON by [`crate::api`] and rendered as HTML by
 //! [`crate::pages`], so the two can never disagree.
 
-use moodflow_udfs::kmeans::math::squared_distance;
+use moodflow_engine::kmeans::math::squared_distance;
 use serde::Serialize;
 
 use crate::params::PlaylistFilter;

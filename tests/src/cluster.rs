@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use moodflow_executor::ExecutorOptions;
-use moodflow_scheduler::SchedulerOptions;
+use moodflow_scheduler::{SchedulerOptions, TaskDistribution};
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
@@ -40,13 +40,16 @@ pub struct InProcessCluster {
 impl InProcessCluster {
     /// Starts a scheduler and `executors` executors of `vcores` task slots.
     pub async fn start(executors: usize, vcores: usize) -> Self {
+        Self::start_with(executors, vcores, TaskDistribution::default()).await
+    }
+
+    /// [`Self::start`] with a task distribution policy.
+    pub async fn start_with(executors: usize, vcores: usize, distribution: TaskDistribution) -> Self {
         let port = free_port();
         let mut tasks = vec![tokio::spawn(async move {
             let opts = SchedulerOptions {
-                bind_host: "127.0.0.1".into(),
-                bind_port: port,
-                external_host: "127.0.0.1".into(),
-                executor_timeout_seconds: 30,
+                task_distribution: distribution,
+                ..SchedulerOptions::local(port)
             };
             if let Err(e) = moodflow_scheduler::run(opts).await {
                 eprintln!("in-process scheduler stopped: {e:#}");
@@ -57,18 +60,7 @@ impl InProcessCluster {
         for i in 0..executors {
             let dir = work.path().join(format!("executor-{i}"));
             std::fs::create_dir_all(&dir).expect("executor dir");
-            let opts = ExecutorOptions {
-                bind_host: "127.0.0.1".into(),
-                external_host: Some("127.0.0.1".into()),
-                port: free_port(),
-                grpc_port: free_port(),
-                scheduler_host: "127.0.0.1".into(),
-                scheduler_port: port,
-                vcores,
-                work_dir: Some(dir.to_string_lossy().into_owned()),
-                memory_pool_size: None,
-                heartbeat_interval_seconds: 5,
-            };
+            let opts = ExecutorOptions::local(port, vcores, &dir).expect("executor options");
             let flight = opts.port;
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = moodflow_executor::run(opts).await {
@@ -120,7 +112,7 @@ impl Drop for InProcessCluster {
 
 /// `GET url` on loopback; the body of a 200 answer, an error otherwise.
 pub async fn http_get(url: &str) -> std::io::Result<String> {
-    let r = moodflow_udfs::http::get(url, Duration::from_secs(10)).await?;
+    let r = moodflow_engine::http::get(url, Duration::from_secs(10)).await?;
     if r.status != 200 {
         return Err(std::io::Error::other(format!("{url}: status {}", r.status)));
     }

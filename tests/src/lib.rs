@@ -14,8 +14,9 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use std::collections::BTreeMap;
 
-use moodflow::pipeline::{run_job_atomically, STAGES};
-use moodflow_udfs::{session_config, standalone, StorageRoot};
+use moodflow_engine::{session_config, StorageRoot};
+use moodflow_pipeline::stages::{run_job_atomically, STAGES};
+use moodflow_standalone::standalone;
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 /// An error from the adapter.
@@ -192,34 +193,34 @@ where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let runtime = moodflow_udfs::tokio_runtime().expect("tokio runtime");
+    let runtime = moodflow_engine::tokio_runtime().expect("tokio runtime");
     runtime.block_on(async { tokio::spawn(future).await.expect("test task panicked") })
 }
 
 /// Runs `stages` of the pipeline on `cluster` with the default settings
 /// and no progress output.
 pub async fn run_pipeline(
-    cluster: &moodflow_udfs::Cluster,
+    cluster: &moodflow_engine::Cluster,
     root: &StorageRoot,
-    stages: &[moodflow::pipeline::Stage],
-) -> Result<moodflow::pipeline::RunReport, moodflow::pipeline::PipelineError> {
+    stages: &[moodflow_pipeline::stages::Stage],
+) -> Result<moodflow_pipeline::stages::RunReport, moodflow_pipeline::stages::PipelineError> {
     run_pipeline_with(cluster, root, stages, &[]).await
 }
 
 /// [`run_pipeline`] with job variables (`netflix_partitions=7`).
 pub async fn run_pipeline_with(
-    cluster: &moodflow_udfs::Cluster,
+    cluster: &moodflow_engine::Cluster,
     root: &StorageRoot,
-    stages: &[moodflow::pipeline::Stage],
+    stages: &[moodflow_pipeline::stages::Stage],
     vars: &[(&str, &str)],
-) -> Result<moodflow::pipeline::RunReport, moodflow::pipeline::PipelineError> {
-    moodflow::pipeline::run_stages(
+) -> Result<moodflow_pipeline::stages::RunReport, moodflow_pipeline::stages::PipelineError> {
+    moodflow_pipeline::stages::run_stages(
         cluster,
         root,
         stages,
         &vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        &moodflow::pipeline::PipelineOptions::default(),
-        &moodflow::progress::Progress::new(true),
+        &moodflow_pipeline::stages::PipelineOptions::default(),
+        &moodflow_pipeline::progress::Progress::new(true),
     )
     .await
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use moodflow_dashboard::{bind, serve, AppState, Settings};
-use moodflow_udfs::StorageRoot;
+use moodflow_engine::StorageRoot;
 
 use crate::dashboard::pipeline_root;
 

@@ -16,14 +16,15 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use http_body_util::BodyExt;
-use moodflow::generate::{generate, GenerateOptions};
-use moodflow::pipeline::{run_stages, PipelineOptions, STAGES};
-use moodflow::progress::Progress;
 use moodflow_dashboard::state::refresh_until_loaded;
 use moodflow_dashboard::{router, AppState, Settings};
-use moodflow_udfs::kmeans::driver::Params;
+use moodflow_engine::{local_context, session_config, StorageRoot};
+use moodflow_ml::kmeans::driver::Params;
+use moodflow_pipeline::generate::{generate, GenerateOptions};
+use moodflow_pipeline::progress::Progress;
+use moodflow_pipeline::stages::{run_stages, PipelineOptions, STAGES};
+use moodflow_standalone::standalone;
 use moodflow_udfs::vader::analyzer;
-use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -580,7 +581,7 @@ fn mood_from_text_uses_vader_and_the_nearest_centroid() {
                 let raw = if f.name == "sentiment" {
                     Some(expected.compound)
                 } else {
-                    moodflow_udfs::kmeans::model::genre_display(&f.name)
+                    moodflow_ml::kmeans::model::genre_display(&f.name)
                         .filter(|g| genres.iter().any(|x| x == g))
                         .map(|_| 1.0)
                 };

@@ -5,9 +5,10 @@
 //! pipeline uses, runs stages 01-06 on a standalone Ballista against the
 //! HDFS root, and runs the stage 11 checks there.
 
-use moodflow::generate::{generate, GenerateOptions};
-use moodflow::pipeline::STAGES;
-use moodflow_udfs::{session_config, standalone, StorageRoot};
+use moodflow_engine::{session_config, StorageRoot};
+use moodflow_pipeline::generate::{generate, GenerateOptions};
+use moodflow_pipeline::stages::STAGES;
+use moodflow_standalone::standalone;
 
 #[test]
 fn pipeline_runs_against_a_real_namenode() {
@@ -52,7 +53,7 @@ fn pipeline_runs_against_a_real_namenode() {
             .await
             .expect("pipeline on HDFS");
         assert_eq!(report.stages.len(), STAGES.len());
-        let checks = moodflow::verify::verify(&root).await.expect("verify");
+        let checks = moodflow_pipeline::verify::verify(&root).await.expect("verify");
         assert!(checks.passed(), "{}", checks.render());
     });
 }

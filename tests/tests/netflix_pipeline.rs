@@ -14,9 +14,10 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use moodflow::pipeline::{run_stages, PipelineOptions, NETFLIX_STAGES, STAGES};
-use moodflow::progress::Progress;
-use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
+use moodflow_engine::{local_context, session_config, StorageRoot};
+use moodflow_pipeline::progress::Progress;
+use moodflow_pipeline::stages::{run_stages, PipelineOptions, NETFLIX_STAGES, STAGES};
+use moodflow_standalone::standalone;
 
 /// One value of any column, for row comparisons.
 #[derive(Debug, Clone, PartialEq, PartialOrd, Eq, Ord)]
@@ -237,7 +238,7 @@ async fn netflix_stages() {
             .cloned()
             .expect("stage")
     };
-    let run = |stages: Vec<moodflow::pipeline::Stage>, partitions: usize| {
+    let run = |stages: Vec<moodflow_pipeline::stages::Stage>, partitions: usize| {
         let cluster = cluster.clone();
         let root = root.clone();
         async move {
@@ -400,7 +401,7 @@ async fn netflix_stages() {
     assert_eq!(got.len(), want.len());
     assert_eq!(got, want);
 
-    let report = moodflow::verify::verify(&root).await.expect("verify");
+    let report = moodflow_pipeline::verify::verify(&root).await.expect("verify");
     let text = report.render();
     for check in [
         "bridge: one MovieLens id per Netflix id",
@@ -413,7 +414,7 @@ async fn netflix_stages() {
             .iter()
             .find(|c| c.name == check)
             .unwrap_or_else(|| panic!("{check} missing:\n{text}"));
-        assert_eq!(c.level, moodflow::verify::Level::Pass, "{text}");
+        assert_eq!(c.level, moodflow_pipeline::verify::Level::Pass, "{text}");
     }
     assert!(
         text.contains("9 of 14 Netflix titles (64.3%): exact 5, year_pm1 2, title_only 2"),

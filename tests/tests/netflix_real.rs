@@ -3,7 +3,7 @@
 //! data folder; skipped when it is absent): every line read once, the same
 //! ratings for 1, 2, 7 and 16 byte-range splits, LF and CRLF.
 
-use moodflow_udfs::formats::netflix::{parse_split, Rating};
+use moodflow_engine::formats::netflix::{parse_split, Rating};
 
 fn parse(data: &[u8], parts: usize) -> (Vec<Rating>, usize) {
     let (mut ok, mut bad) = (Vec::new(), 0);
@@ -84,7 +84,7 @@ async fn count(ctx: &datafusion::prelude::SessionContext, sql: &str) -> i64 {
 fn real_netflix_files_through_the_tables() {
     let Some(dir) = real_root(false) else { return };
     moodflow_tests::block_on(async move {
-        let cluster = moodflow_udfs::standalone(moodflow_udfs::session_config(&[]).expect("config"))
+        let cluster = moodflow_standalone::standalone(moodflow_engine::session_config(&[]).expect("config"))
             .await
             .expect("standalone");
         let ctx = &cluster.ctx;
@@ -168,27 +168,27 @@ fn real_netflix_files_through_the_tables() {
 fn real_bridge_between_movielens_and_netflix() {
     let Some(dir) = real_root(true) else { return };
     moodflow_tests::block_on(async move {
-        use moodflow::pipeline::{NETFLIX_STAGES, STAGES};
-        let root = moodflow_udfs::StorageRoot::parse(dir.path().to_str().expect("utf-8")).expect("root");
-        let cluster = moodflow_udfs::standalone(moodflow_udfs::session_config(&[]).expect("config"))
+        use moodflow_pipeline::stages::{NETFLIX_STAGES, STAGES};
+        let root = moodflow_engine::StorageRoot::parse(dir.path().to_str().expect("utf-8")).expect("root");
+        let cluster = moodflow_standalone::standalone(moodflow_engine::session_config(&[]).expect("config"))
             .await
             .expect("standalone");
         let mut stages = vec![STAGES[0].clone()];
         stages.extend_from_slice(NETFLIX_STAGES);
         // As `moodflow run` does: find the titles file (.txt here).
-        let inputs = moodflow::pipeline::netflix_inputs(&cluster.ctx, &root)
+        let inputs = moodflow_pipeline::stages::netflix_inputs(&cluster.ctx, &root)
             .await
             .expect("list")
             .expect("the Netflix files are there");
         assert_eq!(inputs.titles_file, "movie_titles.txt");
-        let (_, vars) = moodflow::pipeline::run_plan(Some(&inputs));
-        let report = moodflow::pipeline::run_stages(
+        let (_, vars) = moodflow_pipeline::stages::run_plan(Some(&inputs));
+        let report = moodflow_pipeline::stages::run_stages(
             &cluster,
             &root,
             &stages,
             &vars,
-            &moodflow::pipeline::PipelineOptions::default(),
-            &moodflow::progress::Progress::new(true),
+            &moodflow_pipeline::stages::PipelineOptions::default(),
+            &moodflow_pipeline::progress::Progress::new(true),
         )
         .await
         .expect("stages");
@@ -205,7 +205,7 @@ fn real_bridge_between_movielens_and_netflix() {
             "Shane (2043) is bridged"
         );
 
-        let ctx = moodflow_udfs::local_context(moodflow_udfs::session_config(&[]).expect("config")).expect("ctx");
+        let ctx = moodflow_engine::local_context(moodflow_engine::session_config(&[]).expect("config")).expect("ctx");
         ctx.register_parquet(
             "bridge",
             &format!("{}/curated/title_bridge/", dir.path().display()),

@@ -8,14 +8,15 @@ use std::path::Path;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use moodflow::generate::{generate, GenerateOptions};
-use moodflow::job::Job;
-use moodflow::pipeline::{read_model, run_job_atomically, STAGES};
-use moodflow_udfs::kmeans::math::Centroids;
-use moodflow_udfs::kmeans::train::load_features;
+use moodflow_engine::kmeans::math::Centroids;
+use moodflow_engine::{local_context, session_config, StorageRoot};
+use moodflow_ml::kmeans::train::load_features;
+use moodflow_pipeline::generate::{generate, GenerateOptions};
+use moodflow_pipeline::job::Job;
+use moodflow_pipeline::stages::{read_model, run_job_atomically, STAGES};
+use moodflow_standalone::standalone;
 use moodflow_udfs::text::{normalize_text, split_title_year, title_key};
 use moodflow_udfs::vader::analyzer;
-use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
 
 async fn read(ctx: &SessionContext, root: &Path, table: &str) -> Vec<RecordBatch> {
     let path = root.join("curated").join(table);

@@ -12,10 +12,11 @@ use std::time::Duration;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::ParquetReadOptions;
-use moodflow::generate::{generate, GenerateOptions};
-use moodflow::pipeline::{PipelineError, NETFLIX_STAGES, STAGES};
+use moodflow_engine::{local_context, remote, session_config, StorageRoot};
+use moodflow_pipeline::generate::{generate, GenerateOptions};
+use moodflow_pipeline::stages::{PipelineError, NETFLIX_STAGES, STAGES};
+use moodflow_standalone::standalone;
 use moodflow_tests::processes::ProcessCluster;
-use moodflow_udfs::{local_context, remote, session_config, standalone, StorageRoot};
 
 /// Every curated table, rows rendered as text (floats rounded to 9
 /// decimals: sums over partitions may differ in the last bits; the root's
@@ -135,7 +136,9 @@ fn separate_processes_give_the_standalone_outputs() {
         if let Err(e) = &run {
             panic!("cluster run failed: {e:?}\n{}", cluster.logs());
         }
-        let report = moodflow::verify::verify(&root_of(spread.path())).await.expect("verify");
+        let report = moodflow_pipeline::verify::verify(&root_of(spread.path()))
+            .await
+            .expect("verify");
         assert!(report.passed(), "{}", report.render());
 
         let (a, b) = (tables(alone.path()).await, tables(spread.path()).await);
@@ -199,7 +202,7 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
                     "executor loss: the run completed on the survivor ({} stages)",
                     report.stages.len()
                 );
-                let checks = moodflow::verify::verify(&root).await.expect("verify");
+                let checks = moodflow_pipeline::verify::verify(&root).await.expect("verify");
                 assert!(checks.passed(), "{}", checks.render());
             }
             Err(e) => {

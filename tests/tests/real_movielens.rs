@@ -3,8 +3,9 @@
 
 use datafusion::arrow::array::AsArray;
 use datafusion::prelude::ParquetReadOptions;
-use moodflow::pipeline::STAGES;
-use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
+use moodflow_engine::{local_context, session_config, StorageRoot};
+use moodflow_pipeline::stages::STAGES;
+use moodflow_standalone::standalone;
 
 async fn run_stage01(line_ending_lf: bool) {
     let Some(data) = moodflow_tests::shared_data() else {

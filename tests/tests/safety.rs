@@ -9,11 +9,12 @@ use std::path::Path;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::prelude::ParquetReadOptions;
-use moodflow::generate::{generate, GenerateOptions};
-use moodflow::job::{Job, JobError};
-use moodflow::lock::{Holder, LockError, RunLock, LOCK_FILE};
-use moodflow::pipeline::{run_job_atomically, AtomicError, PipelineError, NETFLIX_STAGES, STAGES};
-use moodflow_udfs::{local_context, session_config, standalone, StorageRoot};
+use moodflow_engine::{local_context, session_config, StorageRoot};
+use moodflow_pipeline::generate::{generate, GenerateOptions};
+use moodflow_pipeline::job::{Job, JobError};
+use moodflow_pipeline::lock::{Holder, LockError, RunLock, LOCK_FILE};
+use moodflow_pipeline::stages::{run_job_atomically, AtomicError, PipelineError, NETFLIX_STAGES, STAGES};
+use moodflow_standalone::standalone;
 
 /// A table as committed (a fresh context each time: a session caches the
 /// file listing of a folder, and a rerun replaces the folder's files).
@@ -336,7 +337,7 @@ fn one_run_per_root_and_dead_runs_are_cleaned_up() {
     moodflow_tests::block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
         let root = root_of(dir.path());
-        let runtime = moodflow_udfs::session::runtime_env().expect("runtime");
+        let runtime = moodflow_engine::session::runtime_env().expect("runtime");
         let warnings = std::sync::Mutex::new(Vec::<String>::new());
         let warn = |m: &str| warnings.lock().expect("lock").push(m.to_string());
         let first = RunLock::acquire(&runtime, &root, "run", &warn)
@@ -360,7 +361,7 @@ fn one_run_per_root_and_dead_runs_are_cleaned_up() {
         // A dead run: its lock names a process that is gone, and it left a
         // staging folder behind.
         let dead = Holder {
-            host: moodflow::lock::host_name(),
+            host: moodflow_pipeline::lock::host_name(),
             pid: u32::MAX - 1,
             command: "run".into(),
             started: 1,

@@ -62,7 +62,7 @@ fn main() -> std::process::ExitCode {
         })
         .unwrap_or_default();
     files.sort();
-    let runtime = match moodflow_udfs::tokio_runtime() {
+    let runtime = match moodflow_engine::tokio_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start tokio: {e}");

@@ -1,38 +1,46 @@
-//! moodflow's engine extensions, shared by the CLI, the standalone mode, the
-//! Ballista scheduler and executors, the dashboard and the tests:
+//! moodflow's scalar UDFs, the DataFusion way (each struct owns its
+//! `Signature`, handles arrays and scalars, null in null out), with no
+//! dependency but DataFusion and Unicode normalisation:
 //!
 //! - [`vader`]: a faithful port of Python `vaderSentiment` 3.3.2 and its SQL
 //!   UDFs `vader_compound` and `vader_scores`;
 //! - [`text`]: `normalize_text`, `release_year`, `title_without_year`,
-//!   `title_key`;
-//! - [`storage`]: storage roots and the object-store registry (local, HDFS, S3);
-//! - [`kmeans`]: distributed k-means as custom physical operators, its
-//!   driver (seeding, iterations, model selection by silhouette) and model;
-//! - [`codec`]: the extension codecs that ship those operators and tables;
-//! - [`formats`]: raw files as SQL tables (`STORED AS
-//!   NETFLIX_RATINGS` / `NETFLIX_TITLES` / `MOODFLOW_CSV`), run on the executors;
-//! - [`raw`]: raw records exactly as read, for the rejects tables;
-//! - [`rng`]: the small seeded generator behind the data and the seeding;
-//! - [`http`]: a minimal HTTP GET for health checks and the scheduler's REST API;
-//! - [`roles`]: the scheduler's and executor's configuration with all of the above;
-//! - [`session`]: the one function that builds a session with all of the above.
+//!   `title_key`, `title_alt_keys`.
+//!
+//! [`scalar_udfs`] lists them all; the engine's session builder registers
+//! them (once) on every session.
 
-pub mod codec;
-pub mod formats;
-#[cfg(test)]
-mod fuzz;
-pub mod http;
-pub mod kmeans;
-pub mod raw;
-pub mod rng;
-pub mod roles;
-pub mod session;
-pub mod storage;
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::ScalarUDF;
+
 mod string_udf;
 pub mod text;
 pub mod vader;
 
-pub use session::{
-    local_context, remote, session_config, session_state, standalone, tokio_runtime, Cluster, WORKER_STACK_BYTES,
-};
-pub use storage::StorageRoot;
+use text::{NormalizeText, ReleaseYear, TitleAltKeys, TitleKey, TitleWithoutYear};
+use vader::udf::{VaderCompound, VaderScores};
+
+/// Every scalar UDF moodflow adds to SQL.
+pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        Arc::new(ScalarUDF::new_from_impl(VaderCompound::default())),
+        Arc::new(ScalarUDF::new_from_impl(VaderScores::default())),
+        Arc::new(ScalarUDF::new_from_impl(NormalizeText::default())),
+        Arc::new(ScalarUDF::new_from_impl(ReleaseYear::default())),
+        Arc::new(ScalarUDF::new_from_impl(TitleWithoutYear::default())),
+        Arc::new(ScalarUDF::new_from_impl(TitleKey::default())),
+        Arc::new(ScalarUDF::new_from_impl(TitleAltKeys::default())),
+    ]
+}
+
+/// Registers moodflow's UDFs on any function registry (a context, a state,
+/// or the registry an executor decodes plans with).
+pub fn register_udfs(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    for udf in scalar_udfs() {
+        registry.register_udf(udf)?;
+    }
+    Ok(())
+}

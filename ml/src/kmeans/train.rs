@@ -22,8 +22,8 @@ use datafusion::prelude::{col, ParquetReadOptions, SessionContext};
 
 use super::driver::{sample, Params, Passes};
 use super::model::{label_moods, principal_components, KSummary, Model, Scaling, FEATURE_NAMES};
-use crate::session::{local_context, session_config, Cluster};
-use crate::storage::StorageRoot;
+use moodflow_engine::session::{local_context, session_config, Cluster};
+use moodflow_engine::storage::StorageRoot;
 
 /// The features of every movie, ordered by `movieId`.
 #[derive(Debug, Clone, Default)]

@@ -45,3 +45,16 @@ pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, ArrowEr
         }
     }
 }
+
+/// A number with thousands separators: `1234567` -> `1,234,567`.
+pub fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

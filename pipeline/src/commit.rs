@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
-use moodflow_udfs::StorageRoot;
+use moodflow_engine::StorageRoot;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;

@@ -28,8 +28,8 @@ use datafusion_proto::protobuf::PhysicalPlanNode;
 
 use super::exec::{batches_to_partials, merge_in_order, AssignMode, KMeansAssignExec, KMeansMergeExec, RanOn};
 use super::math::{kmeans_plus_plus, lloyd, Centroids, Partials, SilhouetteStats};
-use crate::rng::Rng;
-use crate::session::Cluster;
+use moodflow_engine::rng::Rng;
+use moodflow_engine::session::Cluster;
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq)]

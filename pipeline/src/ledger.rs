@@ -32,7 +32,7 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use datafusion::sql::parser::Statement;
 use futures::StreamExt;
-use moodflow_udfs::StorageRoot;
+use moodflow_engine::StorageRoot;
 use object_store::ObjectStoreExt;
 
 use crate::job::Job;

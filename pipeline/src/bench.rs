@@ -18,13 +18,14 @@ use anyhow::{Context, Result};
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
+use moodflow_engine::{local_context, session_config, Cluster, StorageRoot};
 use moodflow_udfs::vader::analyzer;
-use moodflow_udfs::{local_context, session_config, StorageRoot};
 
 use crate::generate::vocab::{ARCHETYPES, NEUTRAL_TAGS};
 use crate::generate::{generate, GenerateOptions};
-use crate::pipeline::{group, run_stages, PipelineOptions, STAGES};
+use crate::output::group;
 use crate::progress::Progress;
+use crate::stages::{run_stages, PipelineOptions, STAGES};
 
 /// `n` short texts like the pipeline scores: tags, titles, synopses, and
 /// review-like sentences with negations, boosters and punctuation.
@@ -102,7 +103,8 @@ pub async fn bench_vader(n: usize) -> Result<()> {
 }
 
 /// Peak resident memory of this process since the last reset, in MiB.
-fn peak_rss_mib() -> Option<f64> {
+/// The process's peak resident memory (`VmHWM`), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -115,7 +117,7 @@ fn reset_peak_rss() {
 }
 
 /// Generates `ratings` ratings under `dir` and runs stages 01-04 there.
-pub async fn bench_stages(dir: &Path, ratings: u64, scheduler: Option<&str>) -> Result<()> {
+pub async fn bench_stages(dir: &Path, ratings: u64, cluster: &Cluster) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
@@ -134,7 +136,6 @@ pub async fn bench_stages(dir: &Path, ratings: u64, scheduler: Option<&str>) -> 
         bytes as f64 / 1e6
     );
     let root = StorageRoot::parse(&dir.to_string_lossy())?;
-    let cluster = crate::connect(scheduler, session_config(&[])?).await?;
     let quiet = Progress::new(true);
     println!(
         "{:<20} {:>9} {:>12} {:>12} {:>12} {:>14}",
@@ -143,7 +144,7 @@ pub async fn bench_stages(dir: &Path, ratings: u64, scheduler: Option<&str>) -> 
     for stage in STAGES {
         reset_peak_rss();
         let report = run_stages(
-            &cluster,
+            cluster,
             &root,
             std::slice::from_ref(stage),
             &BTreeMap::new(),
@@ -167,76 +168,11 @@ pub async fn bench_stages(dir: &Path, ratings: u64, scheduler: Option<&str>) -> 
     Ok(())
 }
 
-/// Prints requests/s and latency percentiles of the dashboard's API under
-/// `clients` concurrent keep-alive connections on loopback, for `seconds`
-/// per endpoint, against the pipeline outputs under `root`.
-pub async fn bench_dashboard(root: &StorageRoot, clients: usize, seconds: u64) -> Result<()> {
-    use moodflow_dashboard::{bench::load, bind, serve, AppState, Settings};
-    let settings = Settings {
-        root: root.clone(),
-        damping: 10.0,
-        refresh: std::time::Duration::from_secs(3600),
-    };
-    let state = AppState::load(settings).await?;
-    let served = state.clone();
-    let s = state
-        .snapshot()
-        .map_err(|p| anyhow::anyhow!("{p}"))
-        .context("bench dashboard needs a pipeline run")?;
-    let mood = s.moods.iter().max_by_key(|m| m.mood.size).context("no mood")?;
-    let movie = s.movies[mood.ranked[0]].id;
-    let genre = s
-        .genres
-        .iter()
-        .max_by_key(|g| s.movies.iter().filter(|m| m.genres.contains(g)).count())
-        .cloned()
-        .unwrap_or_default();
-    let (listener, addr) = bind("127.0.0.1:0").await?;
-    let server = tokio::spawn(serve(served, listener));
-    println!(
-        "dashboard over {} movies, {} moods ({}); {clients} clients, {seconds} s per endpoint, {} cores",
-        group(s.movies.len() as u64),
-        s.moods.len(),
-        root,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    println!(
-        "{:<58} {:>10} {:>9} {:>9} {:>9} {:>8} {:>7}",
-        "endpoint", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
-    );
-    let endpoints = [
-        format!("/api/moods/{}/playlist", mood.slug),
-        format!(
-            "/api/moods/{}/playlist?genre={}&year_min=1990&min_ratings=5&limit=50",
-            mood.slug,
-            url::form_urlencoded::byte_serialize(genre.as_bytes()).collect::<String>()
-        ),
-        format!("/api/movies/{movie}/similar"),
-        format!("/moods/{}", mood.slug),
-    ];
-    for path in endpoints {
-        let r = load(addr, &path, clients, std::time::Duration::from_secs(seconds)).await?;
-        println!(
-            "{:<58} {:>10} {:>9.0} {:>9.2} {:>9.2} {:>8.1} {:>7}",
-            path,
-            group(r.ok),
-            r.rps(),
-            r.p50.as_secs_f64() * 1e3,
-            r.p99.as_secs_f64() * 1e3,
-            r.max.as_secs_f64() * 1e3,
-            r.errors
-        );
-    }
-    server.abort();
-    Ok(())
-}
-
 /// Prints the latency of `n` trivial jobs (`SELECT 1`) submitted one after
 /// another on one session: Ballista's fixed cost per job (planning,
 /// scheduling, task launch, result fetch), the floor under every stage and
 /// every k-means pass.
-pub async fn bench_job(scheduler: Option<&str>, n: usize) -> Result<()> {
-    let cluster = crate::connect(scheduler, session_config(&[])?).await?;
+pub async fn bench_job(cluster: &Cluster, on: &str, n: usize) -> Result<()> {
     // One warm-up job: connections, the first plan.
     cluster.ctx.sql("SELECT 1").await?.collect().await?;
     let mut ms = Vec::with_capacity(n);
@@ -253,7 +189,7 @@ pub async fn bench_job(scheduler: Option<&str>, n: usize) -> Result<()> {
     let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
     println!(
         "{n} trivial jobs on {}: mean {:.1} ms, p50 {:.1} ms, p99 {:.1} ms, min {:.1} ms",
-        scheduler.unwrap_or("a standalone Ballista"),
+        on,
         ms.iter().sum::<f64>() / n as f64,
         pct(0.5),
         pct(0.99),
@@ -277,7 +213,7 @@ pub fn write_netflix_files(dir: &Path, ratings: u64, seed: u64) -> Result<u64> {
         writeln!(titles, "{m},{},Movie {m}, Part {}", 1950 + m % 56, m % 3 + 1)?;
     }
     titles.flush()?;
-    let mut rng = moodflow_udfs::rng::Rng::new(seed);
+    let mut rng = moodflow_engine::rng::Rng::new(seed);
     let mut bytes = 0;
     let per_movie = ratings / MOVIES;
     let extra = ratings % MOVIES;
@@ -307,7 +243,7 @@ pub fn write_netflix_files(dir: &Path, ratings: u64, seed: u64) -> Result<u64> {
 
 /// Prints Netflix ingest throughput at `ratings` ratings: `wc -l`, the
 /// scan alone, and stage 07.
-pub async fn bench_netflix(dir: &Path, ratings: u64, scheduler: Option<&str>) -> Result<()> {
+pub async fn bench_netflix(dir: &Path, ratings: u64, cluster: &Cluster) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
@@ -340,7 +276,6 @@ pub async fn bench_netflix(dir: &Path, ratings: u64, scheduler: Option<&str>) ->
     );
 
     let root = StorageRoot::parse(&dir.to_string_lossy())?;
-    let cluster = crate::connect(scheduler, session_config(&[])?).await?;
     let location = root.join("raw/netflix_prize/combined_data_*.txt");
     cluster
         .ctx
@@ -372,9 +307,9 @@ pub async fn bench_netflix(dir: &Path, ratings: u64, scheduler: Option<&str>) ->
     line("scan: parse every rating (count, sum)", secs, peak_rss_mib());
 
     reset_peak_rss();
-    let stage: Vec<_> = crate::pipeline::NETFLIX_STAGES[..1].to_vec();
+    let stage: Vec<_> = crate::stages::NETFLIX_STAGES[..1].to_vec();
     let report = run_stages(
-        &cluster,
+        cluster,
         &root,
         &stage,
         &BTreeMap::new(),

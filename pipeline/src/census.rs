@@ -21,7 +21,7 @@ pub struct Executor {
 /// `None` when the scheduler does not answer.
 pub async fn executors(rest: &str) -> Option<Vec<Executor>> {
     let url = format!("{}/api/executors", rest.trim_end_matches('/'));
-    let r = moodflow_udfs::http::get(&url, Duration::from_secs(3)).await.ok()?;
+    let r = moodflow_engine::http::get(&url, Duration::from_secs(3)).await.ok()?;
     let list: Vec<serde_json::Value> = serde_json::from_str(&r.body).ok()?;
     let mut out: Vec<Executor> = list
         .iter()
@@ -55,7 +55,7 @@ pub async fn lost(rest: &str, before: &[Executor]) -> Vec<Executor> {
 /// What a job's stages have done so far; unchanged means no progress.
 async fn job_signature(rest: &str, job_id: &str) -> Option<String> {
     let url = format!("{rest}/api/job/{job_id}/stages");
-    let r = moodflow_udfs::http::get(&url, Duration::from_secs(3)).await.ok()?;
+    let r = moodflow_engine::http::get(&url, Duration::from_secs(3)).await.ok()?;
     let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
     let stages = v["stages"].as_array()?;
     Some(
@@ -85,7 +85,7 @@ pub async fn watchdog(rest: &str, before: &[Executor], since_ms: u64, stall: Dur
             seen.clear();
             continue;
         }
-        let Ok(r) = moodflow_udfs::http::get(&format!("{rest}/api/jobs"), Duration::from_secs(3)).await else {
+        let Ok(r) = moodflow_engine::http::get(&format!("{rest}/api/jobs"), Duration::from_secs(3)).await else {
             continue;
         };
         let jobs: Vec<serde_json::Value> = serde_json::from_str(&r.body).unwrap_or_default();
@@ -108,7 +108,7 @@ pub async fn watchdog(rest: &str, before: &[Executor], since_ms: u64, stall: Dur
                 *entry = (sig, Instant::now());
             } else if entry.1.elapsed() >= stall {
                 let url = format!("{rest}/api/job/{id}");
-                let cancelled = moodflow_udfs::http::request("PATCH", &url, Duration::from_secs(5)).await;
+                let cancelled = moodflow_engine::http::request("PATCH", &url, Duration::from_secs(5)).await;
                 tracing::warn!(
                     "job {id} made no progress for {stall:?} after an executor was lost; cancelled it ({:?})",
                     cancelled.map(|r| r.status)

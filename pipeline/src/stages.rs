@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use datafusion::common::DataFusionError;
 use datafusion::prelude::SessionContext;
-use moodflow_udfs::kmeans::driver::Params;
-use moodflow_udfs::kmeans::model::Model;
-use moodflow_udfs::kmeans::train::{clustered_schema, parquet_bytes, train};
-use moodflow_udfs::{Cluster, StorageRoot};
+use moodflow_engine::{Cluster, StorageRoot};
+use moodflow_ml::kmeans::driver::Params;
+use moodflow_ml::kmeans::model::Model;
+use moodflow_ml::kmeans::train::{clustered_schema, parquet_bytes, train};
 
 use crate::commit::{self, CommitError};
 use crate::job::{Job, JobError, JobOutcome};
@@ -332,8 +332,7 @@ impl RunReport {
     }
 }
 
-/// `1234567` -> `1,234,567` (the dashboard's formatting, shared).
-pub use moodflow_dashboard::html::group;
+pub use crate::output::group;
 
 /// Runs `stages` in order against `root`; stops at the first failure.
 pub async fn run_stages(

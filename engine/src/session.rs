@@ -4,13 +4,13 @@
 //! [`session_config`] and [`session_state`], so every side has the same
 //! UDFs, codecs and object stores. Ballista's `upgrade_for_ballista`
 //! replaces the scalar functions of the state it is given with DataFusion's
-//! built-ins, so [`standalone`] and [`remote`] register the UDFs again on the
-//! context they return.
+//! built-ins, so [`Cluster::connect`] registers the UDFs again on the
+//! context it returns.
 //!
-//! Both return a [`Cluster`]: the context plus the scheduler's URL, which
-//! moodflow's own physical plans (k-means) are submitted to directly.
-//! [`standalone`] starts the in-process scheduler and executor itself, as
-//! Ballista's `standalone_with_state` does, so that the URL is known.
+//! A [`Cluster`] is the context plus the scheduler's URL, which moodflow's
+//! own physical plans (k-means) are submitted to directly: [`remote`] for a
+//! running scheduler, `moodflow_standalone::standalone` for one started in
+//! this process.
 
 use std::sync::Arc;
 
@@ -18,15 +18,12 @@ use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::codec::{MoodflowLogicalCodec, MoodflowPhysicalCodec};
 use crate::formats::{FileKind, RawTableFactory};
 use crate::storage::MoodflowObjectStores;
-use crate::text::{NormalizeText, ReleaseYear, TitleAltKeys, TitleKey, TitleWithoutYear};
-use crate::vader::udf::{VaderCompound, VaderScores};
+use moodflow_udfs::{register_udfs, scalar_udfs};
 
 /// Stack size of every moodflow process's tokio workers. DataFusion's
 /// planners and plans recurse deeply (a stage-02 plan overflows tokio's
@@ -39,28 +36,6 @@ pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .thread_stack_size(WORKER_STACK_BYTES)
         .enable_all()
         .build()
-}
-
-/// Every scalar UDF moodflow adds to SQL.
-pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
-    vec![
-        Arc::new(ScalarUDF::new_from_impl(VaderCompound::default())),
-        Arc::new(ScalarUDF::new_from_impl(VaderScores::default())),
-        Arc::new(ScalarUDF::new_from_impl(NormalizeText::default())),
-        Arc::new(ScalarUDF::new_from_impl(ReleaseYear::default())),
-        Arc::new(ScalarUDF::new_from_impl(TitleWithoutYear::default())),
-        Arc::new(ScalarUDF::new_from_impl(TitleKey::default())),
-        Arc::new(ScalarUDF::new_from_impl(TitleAltKeys::default())),
-    ]
-}
-
-/// Registers moodflow's UDFs on any function registry (a context, a state,
-/// or the registry an executor decodes plans with).
-pub fn register_udfs(registry: &mut dyn FunctionRegistry) -> Result<()> {
-    for udf in scalar_udfs() {
-        registry.register_udf(udf)?;
-    }
-    Ok(())
 }
 
 /// `STORED AS NETFLIX_RATINGS`, `NETFLIX_TITLES` and `MOODFLOW_CSV`.
@@ -100,6 +75,13 @@ pub fn session_config(settings: &[(String, String)]) -> Result<SessionConfig> {
     // default data); `--conf ballista.planner.adaptive.enabled=true` turns
     // it back on.
     config = config.set_bool("ballista.planner.adaptive.enabled", false);
+    // Ballista 55 packs as many input partitions into one task as the
+    // executor has free slots, so a stage of a few partitions became one
+    // task on one executor whatever the scheduler's task distribution. One
+    // partition per task lets `--task-distribution round-robin` spread a
+    // small job over every executor (measured: the default pipeline
+    // standalone takes the same 18 s either way).
+    config = config.set_usize("ballista.scheduler.max_partitions_per_task", 1);
     for (key, value) in settings {
         config.options_mut().set(key, value)?;
     }
@@ -137,8 +119,9 @@ pub struct Cluster {
     pub ctx: SessionContext,
     /// The scheduler's gRPC URL.
     pub scheduler_url: String,
-    /// The in-process executor's work dir, removed with the last clone.
-    work_dir: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// What must live as long as the session (an in-process executor's
+    /// work dir, removed with the last clone).
+    _keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -150,97 +133,28 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    fn connect(scheduler_url: String, state: SessionState) -> Result<Self> {
+    /// A session on the scheduler at `scheduler_url` (`http://host:port`)
+    /// with `state`'s extensions; `keep` lives as long as the last clone
+    /// (an in-process cluster's work dir).
+    pub fn connect(
+        scheduler_url: String,
+        state: SessionState,
+        keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    ) -> Result<Self> {
         let ctx = SessionContext::new_with_state(state.upgrade_for_ballista(scheduler_url.clone())?);
         register_on_context(&ctx);
         Ok(Self {
             ctx,
             scheduler_url,
-            work_dir: None,
+            _keep: keep,
         })
     }
-}
-
-/// An in-process Ballista cluster and a session on it: moodflow's scheduler
-/// and one executor (as many task slots as `ballista.standalone.parallelism`)
-/// as tasks of this runtime, on loopback ports chosen at run time.
-///
-/// Not Ballista's own standalone mode: its in-process executor can only
-/// pull tasks, waiting up to 50 ms for each, which made every job cost
-/// about 100 ms and the pipeline latency-bound; these two talk gRPC with
-/// push scheduling, exactly as a real cluster does.
-pub async fn standalone(config: SessionConfig) -> Result<Cluster> {
-    use crate::roles::{run_executor, run_scheduler, ExecutorOptions, SchedulerOptions};
-    let state = session_state(config)?;
-    let slots = state.config().ballista_standalone_parallelism();
-    let port = free_port()?;
-    let scheduler = SchedulerOptions {
-        bind_host: "127.0.0.1".into(),
-        bind_port: port,
-        external_host: "127.0.0.1".into(),
-        executor_timeout_seconds: 30,
-    };
-    tokio::spawn(async move {
-        if let Err(e) = run_scheduler(scheduler).await {
-            tracing::error!("in-process scheduler stopped: {e}");
-        }
-    });
-    let work = std::sync::Arc::new(
-        tempfile::Builder::new()
-            .prefix("moodflow-executor-")
-            .tempdir()
-            .map_err(|e| DataFusionError::Configuration(format!("cannot create the executor's work dir: {e}")))?,
-    );
-    let executor = ExecutorOptions {
-        bind_host: "127.0.0.1".into(),
-        external_host: Some("127.0.0.1".into()),
-        port: free_port()?,
-        grpc_port: free_port()?,
-        scheduler_host: "127.0.0.1".into(),
-        scheduler_port: port,
-        vcores: slots,
-        work_dir: Some(work.path().to_string_lossy().into_owned()),
-        memory_pool_size: None,
-        heartbeat_interval_seconds: 5,
-    };
-    tokio::spawn(async move {
-        if let Err(e) = run_executor(executor).await {
-            tracing::error!("in-process executor stopped: {e}");
-        }
-    });
-    // Ready when the scheduler lists the executor.
-    let executors = format!("http://127.0.0.1:{port}/api/executors");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Ok(r) = crate::http::get(&executors, std::time::Duration::from_secs(2)).await {
-            if r.status == 200 && r.body.contains("\"id\"") {
-                break;
-            }
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(DataFusionError::Configuration(format!(
-                "the in-process scheduler (port {port}) and executor did not start within 60 s"
-            )));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let mut cluster = Cluster::connect(format!("http://127.0.0.1:{port}"), state)?;
-    cluster.work_dir = Some(work);
-    Ok(cluster)
-}
-
-/// A free loopback port (bound, then released for the server to take).
-fn free_port() -> Result<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| DataFusionError::Configuration(format!("no free loopback port: {e}")))
 }
 
 /// A session on the Ballista scheduler at `url` (`df://host:port`; the
 /// port defaults to 50050).
 pub async fn remote(url: &str, config: SessionConfig) -> Result<Cluster> {
-    Cluster::connect(scheduler_url(url)?, session_state(config)?)
+    Cluster::connect(scheduler_url(url)?, session_state(config)?, None)
 }
 
 /// `df://host:port` (or `http://…`) as the scheduler's gRPC URL.

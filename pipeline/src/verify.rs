@@ -8,10 +8,10 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::Result;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use moodflow_udfs::kmeans::model::Model;
-use moodflow_udfs::{local_context, session_config, StorageRoot};
+use moodflow_engine::{local_context, session_config, StorageRoot};
+use moodflow_ml::kmeans::model::Model;
 
-use crate::pipeline::read_model;
+use crate::stages::read_model;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +154,7 @@ pub async fn verify(root: &StorageRoot) -> Result<Report> {
         &["movielens_movies", "movielens_ratings", "movielens_tags"],
     )
     .await?;
-    for stage in crate::pipeline::STAGES {
+    for stage in crate::stages::STAGES {
         check_ledger(&ctx, root, &mut report, stage, &Default::default()).await?;
     }
     if present.contains("nf_features") {
@@ -250,7 +250,7 @@ async fn check_ledger(
     ctx: &SessionContext,
     root: &StorageRoot,
     report: &mut Report,
-    stage: &crate::pipeline::Stage,
+    stage: &crate::stages::Stage,
     vars: &std::collections::BTreeMap<String, String>,
 ) -> Result<()> {
     let Some(job) = stage.job() else { return Ok(()) };
@@ -283,10 +283,10 @@ pub const NETFLIX_TABLES: &[&str] = &["netflix_ratings", "nf_movies_meta", "titl
 /// `unified_ratings` is exactly the MovieLens ratings plus the bridged
 /// Netflix ratings.
 async fn check_netflix(ctx: &SessionContext, root: &StorageRoot, report: &mut Report) -> Result<()> {
-    match crate::pipeline::netflix_inputs(ctx, root).await {
+    match crate::stages::netflix_inputs(ctx, root).await {
         Ok(Some(inputs)) => {
-            let (_, vars) = crate::pipeline::run_plan(Some(&inputs));
-            for stage in crate::pipeline::NETFLIX_STAGES {
+            let (_, vars) = crate::stages::run_plan(Some(&inputs));
+            for stage in crate::stages::NETFLIX_STAGES {
                 check_ledger(ctx, root, report, stage, &vars).await?;
             }
         }

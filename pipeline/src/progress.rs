@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::pipeline::{group, StageReport};
+use crate::stages::{group, StageReport};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +111,7 @@ impl Progress {
 /// The stage's Ballista jobs (started since `since_ms`) as the scheduler's
 /// REST API lists them: "· 3 jobs done · job ab12: stage 1/4".
 async fn job_line(url: &str, since_ms: u64) -> Option<String> {
-    let r = moodflow_udfs::http::get(url, Duration::from_secs(1)).await.ok()?;
+    let r = moodflow_engine::http::get(url, Duration::from_secs(1)).await.ok()?;
     let jobs: Vec<serde_json::Value> = serde_json::from_str(&r.body).ok()?;
     let mine: Vec<&serde_json::Value> = jobs
         .iter()

@@ -3,9 +3,11 @@
 //!
 //! In `cargo test` each target runs [`DEFAULT_CASES`] random inputs. With
 //! `MOODFLOW_FUZZ_SECS=600` it runs for ten minutes instead (a local run,
-//! not CI: `MOODFLOW_FUZZ_SECS=600 cargo test -p moodflow-udfs --profile ci
+//! not CI: `MOODFLOW_FUZZ_SECS=600 cargo test -p moodflow-engine --profile ci
 //! fuzz_`), printing how many inputs it tried; any panic fails the test
-//! with the input that caused it, as hex.
+//! with the input that caused it, as hex. The targets: the CSV reader and
+//! the Netflix rating parser (in their modules) and VADER (here: the UDF
+//! crate has no test dependency on this one).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -61,4 +63,22 @@ pub fn bytes_like(alphabet: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
         ],
         0..2048,
     )
+}
+
+/// VADER on any text: scores stay in range, never a panic.
+#[test]
+fn fuzz_vader_on_any_text() {
+    // Words VADER knows, its boosters, negations and punctuation, mixed
+    // with arbitrary (lossily decoded) bytes and emoji.
+    let strategy = bytes_like(
+        "good bad not but very never least kind of !?.,:) ;( \u{1F600} ALL CAPS n't \u{00e9} \t\n".as_bytes(),
+    );
+    run("vader", strategy, |data| {
+        let text = String::from_utf8_lossy(data);
+        let s = moodflow_udfs::vader::analyzer().polarity_scores(&text);
+        assert!((-1.0..=1.0).contains(&s.compound), "{s:?}");
+        for p in [s.pos, s.neu, s.neg] {
+            assert!((0.0..=1.0).contains(&p) && p.is_finite(), "{s:?}");
+        }
+    });
 }

@@ -1,6 +1,9 @@
-//! The moodflow command line as a library: the data generator, SQL job
-//! files, the staged pipeline runner and result formatting. `main.rs` only
-//! parses arguments and calls into here, so tests drive the same code.
+//! moodflow's pipeline: SQL job files and their checks (declared
+//! variables, confined writes), the stages in order with staging and
+//! atomic commit, the ingest ledger, the run lock, `verify`, the data
+//! generator, result formatting and the benchmarks. The CLI, the dashboard
+//! and the tests use it; it runs on any [`moodflow_engine::Cluster`] and
+//! links no Ballista role.
 
 pub mod bench;
 pub mod census;
@@ -10,16 +13,11 @@ pub mod job;
 pub mod ledger;
 pub mod lock;
 pub mod output;
-pub mod pipeline;
 pub mod progress;
+pub mod stages;
 pub mod verify;
 
 use std::collections::BTreeMap;
-
-use datafusion::prelude::SessionConfig;
-use moodflow_udfs::Cluster;
-
-pub use moodflow_udfs::WORKER_STACK_BYTES;
 
 /// Session settings (`key`, `value`) and `${name}` job variables.
 pub type ConfSplit = (Vec<(String, String)>, BTreeMap<String, String>);
@@ -43,13 +41,4 @@ pub fn split_conf(pairs: &[String]) -> Result<ConfSplit, String> {
         }
     }
     Ok((settings, vars))
-}
-
-/// A session on a remote scheduler when `scheduler` is given, else on an
-/// in-process (standalone) Ballista scheduler and executor.
-pub async fn connect(scheduler: Option<&str>, config: SessionConfig) -> datafusion::error::Result<Cluster> {
-    match scheduler {
-        Some(url) => moodflow_udfs::remote(url, config).await,
-        None => moodflow_udfs::standalone(config).await,
-    }
 }

@@ -18,7 +18,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use moodflow_udfs::rng::Rng;
+use moodflow_engine::rng::Rng;
 use vocab::{catalog_genre, Archetype, ARCHETYPES, NEUTRAL_TAGS, NEUTRAL_TITLE_WORDS};
 
 /// What to generate.

@@ -1,0 +1,8 @@
+//! moodflow's machine learning: the algorithms that drive the engine's
+//! distributed operators from the client.
+//!
+//! - [`kmeans`]: k-means over `nf_features` (seeding on a sample, one
+//!   Ballista job per Lloyd pass, silhouette for every k, mood labels,
+//!   `model.json`): stage 05.
+
+pub mod kmeans;

@@ -1,0 +1,70 @@
+//! An in-process Ballista cluster: moodflow's scheduler and one executor
+//! (the same roles as `moodflow-scheduler` and `moodflow-executor`) inside
+//! this process, for `moodflow run` without `--scheduler`, and the tests.
+//! The pipeline and the dashboard do not link it: they take a
+//! [`Cluster`], however it was made.
+
+use ballista_core::extension::SessionConfigExt;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::prelude::SessionConfig;
+use moodflow_engine::{session_state, Cluster};
+use moodflow_executor::{free_port, ExecutorOptions};
+use moodflow_scheduler::SchedulerOptions;
+
+/// An in-process Ballista cluster and a session on it: moodflow's scheduler
+/// and one executor (as many task slots as `ballista.standalone.parallelism`)
+/// as tasks of this runtime, on loopback ports chosen at run time.
+///
+/// Not Ballista's own standalone mode: its in-process executor can only
+/// pull tasks, waiting up to 50 ms for each, which made every job cost
+/// about 100 ms and the pipeline latency-bound; these two talk gRPC with
+/// push scheduling, exactly as a real cluster does.
+pub async fn standalone(config: SessionConfig) -> Result<Cluster> {
+    let state = session_state(config)?;
+    let slots = state.config().ballista_standalone_parallelism();
+    let port = free_port()?;
+    let scheduler = SchedulerOptions::local(port);
+    tokio::spawn(async move {
+        if let Err(e) = moodflow_scheduler::run(scheduler).await {
+            tracing::error!("in-process scheduler stopped: {e}");
+        }
+    });
+    let work = std::sync::Arc::new(
+        tempfile::Builder::new()
+            .prefix("moodflow-executor-")
+            .tempdir()
+            .map_err(|e| DataFusionError::Configuration(format!("cannot create the executor's work dir: {e}")))?,
+    );
+    let executor = ExecutorOptions::local(port, slots, work.path())?;
+    tokio::spawn(async move {
+        if let Err(e) = moodflow_executor::run(executor).await {
+            tracing::error!("in-process executor stopped: {e}");
+        }
+    });
+    // Ready when the scheduler lists the executor.
+    let executors = format!("http://127.0.0.1:{port}/api/executors");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(r) = moodflow_engine::http::get(&executors, std::time::Duration::from_secs(2)).await {
+            if r.status == 200 && r.body.contains("\"id\"") {
+                break;
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(DataFusionError::Configuration(format!(
+                "the in-process scheduler (port {port}) and executor did not start within 60 s"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Cluster::connect(format!("http://127.0.0.1:{port}"), state, Some(work))
+}
+
+/// A session on the scheduler at `scheduler` (`df://host:port`) when given,
+/// else on an in-process cluster ([`standalone`]).
+pub async fn connect(scheduler: Option<&str>, config: SessionConfig) -> Result<Cluster> {
+    match scheduler {
+        Some(url) => moodflow_engine::remote(url, config).await,
+        None => standalone(config).await,
+    }
+}
