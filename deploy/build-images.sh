@@ -21,7 +21,7 @@ target="${CARGO_TARGET_DIR:-$HOME/.cache/moodflow/target}"
 export CARGO_TARGET_DIR="$target"
 
 echo "== building binaries (profile $profile)"
-cargo build --profile "$profile" --locked -p moodflow -p moodflow-scheduler -p moodflow-executor
+cargo build --profile "$profile" --locked -p moodflow
 bin_dir="$target/$profile"
 [ "$profile" = dev ] && bin_dir="$target/debug"
 bins=(moodflow moodflow-scheduler moodflow-executor)

@@ -180,10 +180,21 @@ impl sqllogictest::AsyncDB for MoodflowDb {
     }
 }
 
-/// The shared data folder of the workplace, when present.
+/// The shared data folder of the workplace, when present. A test that
+/// needs it skips (saying so) when it is absent, unless
+/// `MOODFLOW_REQUIRE_DATA=1` (as `.ci/run` sets): then its absence fails
+/// the test, so a real-data test can never pass by skipping there.
 pub fn shared_data() -> Option<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    dir.is_dir().then(|| dir.canonicalize().unwrap_or(dir))
+    if dir.is_dir() {
+        return Some(dir.canonicalize().unwrap_or(dir));
+    }
+    assert!(
+        std::env::var("MOODFLOW_REQUIRE_DATA").as_deref() != Ok("1"),
+        "MOODFLOW_REQUIRE_DATA=1 but the shared data folder {} is missing",
+        dir.display()
+    );
+    None
 }
 
 /// Runs a future on a multi-threaded runtime whose workers have the stack

@@ -1,6 +1,6 @@
 //! A Ballista cluster of separate processes: the real `moodflow-scheduler`
-//! and `moodflow-executor` binaries (built by `cargo test --workspace`
-//! next to the test binary), on loopback ports chosen at run time, with
+//! and `moodflow-executor` binaries (the caller names them, see
+//! [`Binaries`]), on loopback ports chosen at run time, with
 //! their logs kept in files so a failure can show them. An executor can be
 //! killed with SIGKILL mid-run.
 
@@ -10,18 +10,15 @@ use std::time::Duration;
 
 use crate::cluster::{free_port, http_get, wait_for_port};
 
-/// A binary of the workspace, from the target directory of this test binary.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` (it builds the binaries)",
-        path.display()
-    );
-    path
+/// The role binaries to start: the test that uses a process cluster
+/// passes the ones cargo built for it (`env!("CARGO_BIN_EXE_…")` in the
+/// package that owns them), never a possibly stale file found on disk.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// `moodflow-scheduler`.
+    pub scheduler: PathBuf,
+    /// `moodflow-executor`.
+    pub executor: PathBuf,
 }
 
 /// One process and where its output goes.
@@ -30,17 +27,17 @@ struct Proc {
     log: PathBuf,
 }
 
-fn spawn(bin: &str, args: &[String], log: PathBuf) -> Proc {
+fn spawn(bin: &Path, args: &[String], log: PathBuf) -> Proc {
     let out = std::fs::File::create(&log).expect("log file");
     let err = out.try_clone().expect("log file");
-    let child = Command::new(binary(bin))
+    let child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
     Proc { child, log }
 }
 
@@ -61,11 +58,11 @@ impl ProcessCluster {
     /// Starts a scheduler whose executors expire after `timeout_s` seconds
     /// without a heartbeat, and `executors` executors of `vcores` slots
     /// that send one every quarter of that.
-    pub async fn start(executors: usize, vcores: usize, timeout_s: u64) -> Self {
+    pub async fn start(bins: &Binaries, executors: usize, vcores: usize, timeout_s: u64) -> Self {
         let work = tempfile::tempdir().expect("work dir");
         let port = free_port();
         let scheduler = spawn(
-            "moodflow-scheduler",
+            &bins.scheduler,
             &[
                 "--bind-host=127.0.0.1".into(),
                 format!("--bind-port={port}"),
@@ -88,7 +85,7 @@ impl ProcessCluster {
             std::fs::create_dir_all(&dir).expect("executor dir");
             let (flight, grpc) = (free_port(), free_port());
             let proc = spawn(
-                "moodflow-executor",
+                &bins.executor,
                 &[
                     "--bind-host=127.0.0.1".into(),
                     "--external-host=127.0.0.1".into(),

@@ -12,7 +12,6 @@ mod kmeans;
 mod netflix_pipeline;
 mod netflix_real;
 mod pipeline_generated;
-mod processes;
 mod real_movielens;
 mod safety;
 mod vader_reference;

@@ -16,7 +16,15 @@ use moodflow_engine::{local_context, remote, session_config, StorageRoot};
 use moodflow_pipeline::generate::{generate, GenerateOptions};
 use moodflow_pipeline::stages::{PipelineError, NETFLIX_STAGES, STAGES};
 use moodflow_standalone::standalone;
-use moodflow_tests::processes::ProcessCluster;
+use moodflow_tests::processes::{Binaries, ProcessCluster};
+
+/// The role binaries cargo built for this test.
+fn binaries() -> Binaries {
+    Binaries {
+        scheduler: env!("CARGO_BIN_EXE_moodflow-scheduler").into(),
+        executor: env!("CARGO_BIN_EXE_moodflow-executor").into(),
+    }
+}
 
 /// Every curated table, rows rendered as text (floats rounded to 9
 /// decimals: sums over partitions may differ in the last bits; the root's
@@ -122,7 +130,7 @@ fn separate_processes_give_the_standalone_outputs() {
             .await
             .expect("standalone run");
 
-        let cluster = ProcessCluster::start(2, 1, 30).await;
+        let cluster = ProcessCluster::start(&binaries(), 2, 1, 30).await;
         let client = remote(&cluster.url, session_config(&[]).expect("config"))
             .await
             .expect("client");
@@ -172,7 +180,7 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
         .expect("generate");
         let root = root_of(dir.path());
         // Executors heartbeat every 2 s and expire 8 s after the last one.
-        let mut cluster = ProcessCluster::start(2, 1, 8).await;
+        let mut cluster = ProcessCluster::start(&binaries(), 2, 1, 8).await;
         let client = remote(&cluster.url, session_config(&[]).expect("config"))
             .await
             .expect("client");
