@@ -2,7 +2,8 @@
 //! that runs SQL on a standalone Ballista session with moodflow's
 //! extensions, plus a `RUN JOB <stage>` command that runs one of the
 //! pipeline's job files against a scratch storage root and registers every
-//! curated table it finds (`<table>` and `rejects_<table>`) for queries.
+//! curated table it finds (`<table>` and `rejects_<table>`) for queries;
+//! `${root}` in a statement is that root.
 
 pub mod cluster;
 pub mod processes;
@@ -15,7 +16,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use std::collections::BTreeMap;
 
 use moodflow_engine::{session_config, StorageRoot};
-use moodflow_pipeline::stages::{run_job_atomically, STAGES};
+use moodflow_pipeline::stages::{run_job_atomically, NETFLIX_STAGES, STAGES};
 use moodflow_standalone::standalone;
 use sqllogictest::{DBOutput, DefaultColumnType};
 
@@ -49,16 +50,27 @@ impl MoodflowDb {
         Ok(Self { ctx, root })
     }
 
-    async fn run_job(&mut self, name: &str) -> Result<u64, SltError> {
+    /// `RUN JOB <stage> [name=value …]`: the stage's job with those variables.
+    async fn run_job(&mut self, command: &str) -> Result<u64, SltError> {
+        let mut words = command.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        let vars: BTreeMap<String, String> = words
+            .map(|w| {
+                w.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| SltError(format!("RUN JOB {command}: '{w}' is not name=value")))
+            })
+            .collect::<Result<_, _>>()?;
         let stage = STAGES
             .iter()
+            .chain(NETFLIX_STAGES)
             .find(|s| s.id() == name)
             .ok_or_else(|| SltError(format!("no stage named {name}")))?;
         let job = stage
             .job()
             .ok_or_else(|| SltError(format!("stage {name} is not a SQL job")))?
             .map_err(err)?;
-        let outcome = run_job_atomically(&self.ctx, &self.root, &job, &BTreeMap::new(), &[])
+        let outcome = run_job_atomically(&self.ctx, &self.root, &job, &vars, &[])
             .await
             .map_err(|e| SltError(format!("{e}: {}", source_chain(&e))))?;
         self.register_curated().await?;
@@ -110,6 +122,19 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     out.join(": ")
 }
 
+/// Whether the statement returns rows (a query or an `EXPLAIN`), as
+/// DataFusion's own parser reads it.
+fn is_query(sql: &str) -> Result<bool, SltError> {
+    use datafusion::sql::parser::{DFParser, Statement};
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    let statements = DFParser::parse_sql(sql).map_err(err)?;
+    Ok(match statements.back() {
+        Some(Statement::Statement(s)) => matches!(**s, Sql::Query(_) | Sql::Explain { .. } | Sql::ShowTables { .. }),
+        Some(Statement::Explain(_)) => true,
+        _ => false,
+    })
+}
+
 fn column_type(dt: &DataType) -> DefaultColumnType {
     match dt {
         DataType::Int8
@@ -136,11 +161,14 @@ impl sqllogictest::AsyncDB for MoodflowDb {
         if let Some(name) = trimmed.strip_prefix("RUN JOB ") {
             return Ok(DBOutput::StatementComplete(self.run_job(name.trim()).await?));
         }
+        // `${root}` is the scratch root, so a file can write a table that a
+        // job reads (stage 05's output, for stage 06).
+        let sql = trimmed.replace("${root}", &self.root.as_location());
+        let trimmed = sql.as_str();
+        let is_query = is_query(trimmed)?;
         let df = self.ctx.sql(trimmed).await.map_err(err)?;
         let schema = df.schema().inner().clone();
         let batches = df.collect().await.map_err(err)?;
-        let is_query =
-            trimmed.to_ascii_uppercase().starts_with("SELECT") || trimmed.to_ascii_uppercase().starts_with("WITH");
         if !is_query {
             return Ok(DBOutput::StatementComplete(0));
         }
