@@ -17,6 +17,8 @@
 -- @ledger raw_movies -> movielens_movies required
 -- @ledger raw_ratings -> movielens_ratings required
 -- @ledger raw_tags -> movielens_tags
+-- A root without tags is valid: movielens_tags is then empty.
+-- @may_be_empty movielens_tags
 
 CREATE EXTERNAL TABLE raw_movies ("movieId" VARCHAR, title VARCHAR, genres VARCHAR)
 STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/movies.csv';

@@ -25,6 +25,7 @@ OPTIONS ('optional' 'true');
 
 -- Ledger: every catalogue line is a row of netflix_catalog or a reject.
 -- @ledger raw_catalog -> netflix_catalog
+-- @may_be_empty netflix_catalog
 
 COPY (
   SELECT show_id, type, title, director, "cast", country, date_added,

@@ -24,6 +24,8 @@
 -- Variable (`--conf name=value`): how far a unique title's years may be
 -- apart for a title-only match.
 -- @var bridge_max_year_gap = 2
+-- Every title may bridge: title_bridge_unmatched may be empty.
+-- @may_be_empty title_bridge_unmatched
 
 CREATE EXTERNAL TABLE ml_movies STORED AS PARQUET LOCATION '${root}/curated/movielens_movies/';
 CREATE EXTERNAL TABLE nf_meta STORED AS PARQUET LOCATION '${root}/curated/nf_movies_meta/';

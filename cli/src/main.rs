@@ -299,7 +299,7 @@ async fn dispatch(command: Command) -> Result<()> {
             damping,
         } => dashboard(&root, &bind, refresh_secs, damping).await,
         Command::Health { url } => {
-            let r = moodflow_engine::http::get(&url, std::time::Duration::from_secs(3))
+            let r = moodflow_engine::rest::get(&url, std::time::Duration::from_secs(3))
                 .await
                 .with_context(|| format!("{url} does not answer"))?;
             if r.status != 200 {
@@ -465,14 +465,20 @@ async fn train_kmeans(root: &str, session: &SessionArgs, options: &PipelineOptio
     let report = run_stages(&cluster, &root, &stages, &vars, options, &progress).await?;
     println!("{}", report.render());
     if let Some(model) = moodflow_pipeline::stages::read_model(&cluster.ctx, &root).await? {
-        println!("{:>4} {:>12} {:>14} {:>6}", "k", "silhouette", "cost", "iters");
-        for p in &model.per_k {
-            let mark = if p.k == model.k { " <- chosen" } else { "" };
-            println!(
-                "{:>4} {:>12.4} {:>14.2} {:>6}{mark}",
-                p.k, p.silhouette, p.cost, p.iterations
-            );
-        }
+        let rows = model.per_k.iter().map(|p| {
+            vec![
+                p.k.to_string(),
+                format!("{:.4}", p.silhouette),
+                format!("{:.2}", p.cost),
+                p.iterations.to_string(),
+                if p.k == model.k { "<- chosen" } else { "" }.to_string(),
+            ]
+        });
+        let header = ["k", "silhouette", "cost", "iterations", ""];
+        println!(
+            "{}",
+            moodflow_pipeline::output::text_table(&header, &[0, 1, 2, 3], rows)
+        );
         for m in &model.moods {
             println!("mood {}: {} ({} movies)", m.cluster, m.label, m.size);
         }

@@ -191,10 +191,10 @@ fn an_executor_killed_mid_stage_is_survived_or_named() {
         let run_stages = stages.clone();
         let run = tokio::spawn(async move { moodflow_tests::run_pipeline(&client, &run_root, &run_stages).await });
         // Kill when stage 01's first job has tasks running.
-        let jobs = format!("{}/api/jobs", cluster.rest);
+        let rest = moodflow_engine::rest::SchedulerRest::new(&cluster.rest, Duration::from_secs(10)).expect("client");
         for _ in 0..600 {
-            let body = moodflow_tests::cluster::http_get(&jobs).await.unwrap_or_default();
-            if body.contains("\"Running\"") {
+            let jobs = rest.jobs().await.unwrap_or_default();
+            if jobs.iter().any(|j| j.status == "Running") {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -23,22 +23,14 @@ use crate::files::{has_parquet, list_files, FileInfo};
 /// Where the model lives below the root.
 pub const MODEL_FILE: &str = "models/kmeans_model/model.json";
 
-/// Every table of the pipeline and the stage that writes it.
-pub const TABLES: &[(&str, &str)] = &[
-    ("movielens_movies", "01 etl_movielens"),
-    ("movielens_ratings", "01 etl_movielens"),
-    ("movielens_tags", "01 etl_movielens"),
-    ("movie_text", "02 prepare_text"),
-    ("movielens_movies_with_sentiment", "03 sentiment"),
-    ("nf_features", "04 build_features"),
-    ("clustered_movies", "05 kmeans_cluster"),
-    ("mood_playlists", "06 generate_recs"),
-    ("netflix_ratings", "07 ingest_netflix_prize"),
-    ("nf_movies_meta", "07 ingest_netflix_prize"),
-    ("title_bridge", "08 bridge_titles"),
-    ("title_bridge_unmatched", "08 bridge_titles"),
-    ("unified_ratings", "09 unified_ratings"),
-];
+/// Every table of the pipeline and the stage that writes it
+/// (`01_etl_movielens`), from the pipeline's one catalogue.
+pub fn tables() -> Vec<(String, String)> {
+    moodflow_pipeline::catalog::tables()
+        .into_iter()
+        .map(|t| (t.name, t.stage))
+        .collect()
+}
 
 /// Ratings of one movie from one source.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,11 +173,11 @@ pub async fn fingerprint(root: &StorageRoot, runtime: &RuntimeEnv) -> Result<Vec
     Ok(flatten(model, &tables))
 }
 
-/// The model's files and each table's files, in [`TABLES`] order.
+/// The model's files and each table's files, in [`tables`] order.
 async fn listing(root: &StorageRoot, runtime: &RuntimeEnv) -> Result<(Vec<FileInfo>, Vec<Vec<FileInfo>>)> {
     let model = list_files(root, runtime, "models/kmeans_model").await?;
-    let mut tables = Vec::with_capacity(TABLES.len());
-    for (table, _) in TABLES {
+    let mut tables = Vec::new();
+    for (table, _) in self::tables() {
         tables.push(list_files(root, runtime, &format!("curated/{table}")).await?);
     }
     Ok((model, tables))
@@ -230,10 +222,11 @@ impl Snapshot {
         let model: Model = serde_json::from_slice(&model_bytes)
             .map_err(|e| DataFusionError::Execution(format!("{}: {e}", root.join(MODEL_FILE))))?;
         let mut present = Vec::new();
-        for ((table, _), files) in TABLES.iter().zip(&table_files) {
+        let all = tables();
+        for ((table, _), files) in all.iter().zip(&table_files) {
             if has_parquet(files) {
                 register(&ctx, root, table, &format!("curated/{table}")).await?;
-                present.push(*table);
+                present.push(table.as_str());
             }
         }
         for needed in ["clustered_movies", "movielens_movies_with_sentiment", "nf_features"] {
@@ -596,8 +589,8 @@ async fn table_status(
 ) -> Result<Vec<TableStatus>> {
     let runtime = ctx.runtime_env();
     let mut out = Vec::new();
-    for ((table, stage), files) in TABLES.iter().zip(table_files) {
-        let rows = if present.contains(table) {
+    for ((table, stage), files) in tables().iter().zip(table_files) {
+        let rows = if present.contains(&table.as_str()) {
             Some(count(ctx, table).await?)
         } else {
             None
@@ -614,8 +607,8 @@ async fn table_status(
             Some(0)
         };
         out.push(TableStatus {
-            name: (*table).to_string(),
-            stage: (*stage).to_string(),
+            name: table.clone(),
+            stage: stage.clone(),
             rows,
             rejects,
             written_at: files.iter().map(|f| f.modified).max(),

@@ -12,15 +12,15 @@
 //! - [`codec`]: the extension codecs that ship those operators and tables;
 //! - [`raw`]: raw records exactly as read, for the rejects tables;
 //! - [`rng`]: the small seeded generator behind the data and the seeding;
-//! - [`http`]: a minimal HTTP GET for health checks and the scheduler's REST API.
+//! - [`rest`]: a typed client of the scheduler's REST API, and health-check GETs (reqwest).
 
 pub mod codec;
 pub mod formats;
 #[cfg(test)]
 mod fuzz;
-pub mod http;
 pub mod kmeans;
 pub mod raw;
+pub mod rest;
 pub mod rng;
 pub mod session;
 pub mod storage;

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use moodflow_engine::rest::SchedulerRest;
+
 /// An executor as the scheduler lists it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Executor {
@@ -20,14 +22,16 @@ pub struct Executor {
 /// The executors registered with the scheduler at `rest` (`http://HOST:PORT`);
 /// `None` when the scheduler does not answer.
 pub async fn executors(rest: &str) -> Option<Vec<Executor>> {
-    let url = format!("{}/api/executors", rest.trim_end_matches('/'));
-    let r = moodflow_engine::http::get(&url, Duration::from_secs(3)).await.ok()?;
-    let list: Vec<serde_json::Value> = serde_json::from_str(&r.body).ok()?;
+    let list = SchedulerRest::new(rest, Duration::from_secs(3))
+        .ok()?
+        .executors()
+        .await
+        .ok()?;
     let mut out: Vec<Executor> = list
-        .iter()
+        .into_iter()
         .map(|e| Executor {
-            id: e["id"].as_str().unwrap_or("").to_string(),
-            addr: format!("{}:{}", e["host"].as_str().unwrap_or(""), e["port"]),
+            addr: format!("{}:{}", e.host, e.port),
+            id: e.id,
         })
         .collect();
     out.sort();
@@ -53,19 +57,14 @@ pub async fn lost(rest: &str, before: &[Executor]) -> Vec<Executor> {
 }
 
 /// What a job's stages have done so far; unchanged means no progress.
-async fn job_signature(rest: &str, job_id: &str) -> Option<String> {
-    let url = format!("{rest}/api/job/{job_id}/stages");
-    let r = moodflow_engine::http::get(&url, Duration::from_secs(3)).await.ok()?;
-    let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
-    let stages = v["stages"].as_array()?;
+async fn job_signature(rest: &SchedulerRest, job_id: &str) -> Option<String> {
+    let stages = rest.stages(job_id).await.ok()?.stages;
     Some(
         stages
             .iter()
             .map(|s| {
-                let done = s["tasks"]
-                    .as_array()
-                    .map_or(0, |t| t.iter().filter(|t| !t.is_null()).count());
-                format!("{}:{}:{}:{}", s["stage_id"], s["stage_status"], s["output_rows"], done)
+                let done = s.tasks.iter().filter(|t| t.is_some()).count();
+                format!("{}:{}:{}:{}", s.stage_id, s.stage_status, s.output_rows, done)
             })
             .collect::<Vec<_>>()
             .join(","),
@@ -77,41 +76,41 @@ async fn job_signature(rest: &str, job_id: &str) -> Option<String> {
 /// is cancelled (`PATCH /api/job/{id}`), so the stage fails with an error
 /// instead of hanging. Returns the cancelled job's id; runs until then.
 pub async fn watchdog(rest: &str, before: &[Executor], since_ms: u64, stall: Duration) -> String {
-    let rest = rest.trim_end_matches('/');
+    let base = rest.trim_end_matches('/');
     let mut seen: HashMap<String, (String, Instant)> = HashMap::new();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if lost(rest, before).await.is_empty() {
+        if lost(base, before).await.is_empty() {
             seen.clear();
             continue;
         }
-        let Ok(r) = moodflow_engine::http::get(&format!("{rest}/api/jobs"), Duration::from_secs(3)).await else {
+        let Ok(rest) = SchedulerRest::new(base, Duration::from_secs(3)) else {
             continue;
         };
-        let jobs: Vec<serde_json::Value> = serde_json::from_str(&r.body).unwrap_or_default();
+        let Ok(jobs) = rest.jobs().await else {
+            continue;
+        };
         for job in jobs {
-            let running = matches!(job["status"].as_str(), Some("Running" | "Queued"));
-            let mine = job["start_time"].as_u64().is_some_and(|t| t >= since_ms);
-            let Some(id) = job["job_id"].as_str().filter(|_| running && mine) else {
+            let running = matches!(job.status.as_str(), "Running" | "Queued");
+            if !running || job.start_time < since_ms {
                 continue;
-            };
+            }
+            let id = job.job_id.as_str();
             // The job's own counters, plus its stages' task counts when the
             // scheduler can render them (it may fail to for a rolled-back stage).
-            let stages = job_signature(rest, id)
+            let stages = job_signature(&rest, id)
                 .await
                 .unwrap_or_else(|| "stages unavailable".into());
-            let sig = format!("{}:{}:{}", job["status"], job["completed_stages"], stages);
+            let sig = format!("{}:{}:{}", job.status, job.completed_stages, stages);
             let entry = seen
                 .entry(id.to_string())
                 .or_insert_with(|| (sig.clone(), Instant::now()));
             if entry.0 != sig {
                 *entry = (sig, Instant::now());
             } else if entry.1.elapsed() >= stall {
-                let url = format!("{rest}/api/job/{id}");
-                let cancelled = moodflow_engine::http::request("PATCH", &url, Duration::from_secs(5)).await;
+                let cancelled = rest.cancel(id).await;
                 tracing::warn!(
-                    "job {id} made no progress for {stall:?} after an executor was lost; cancelled it ({:?})",
-                    cancelled.map(|r| r.status)
+                    "job {id} made no progress for {stall:?} after an executor was lost; cancelled it ({cancelled:?})"
                 );
                 return id.to_string();
             }

@@ -136,6 +136,8 @@ pub struct Job {
     pub params: Vec<Param>,
     /// Its ledger declarations.
     pub ledger: Vec<LedgerEntry>,
+    /// Tables that may be empty after a run (`-- @may_be_empty TABLE`).
+    pub may_be_empty: Vec<String>,
 }
 
 /// Where a job may write.
@@ -168,12 +170,21 @@ impl Job {
         let name = name.into();
         let mut params: Vec<Param> = Vec::new();
         let mut ledger: Vec<LedgerEntry> = Vec::new();
+        let mut may_be_empty: Vec<String> = Vec::new();
         for (i, line) in sql.lines().enumerate() {
             let bad = |reason: String| JobError::Declaration {
                 job: name.clone(),
                 line: i + 1,
                 reason,
             };
+            if let Some(table) = line.trim().strip_prefix("-- @may_be_empty ") {
+                let table = table.trim();
+                if !is_identifier(table) {
+                    return Err(bad(format!("`{table}` is not a table name")));
+                }
+                may_be_empty.push(table.to_string());
+                continue;
+            }
             if let Some(decl) = line.trim().strip_prefix("-- @ledger ") {
                 let words: Vec<&str> = decl.split_whitespace().collect();
                 match words.as_slice() {
@@ -229,6 +240,7 @@ impl Job {
             sql: sql.to_string(),
             params,
             ledger,
+            may_be_empty,
         })
     }
 

@@ -6,6 +6,7 @@
 //! links no Ballista role.
 
 pub mod bench;
+pub mod catalog;
 pub mod census;
 pub mod commit;
 pub mod generate;

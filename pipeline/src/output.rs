@@ -1,4 +1,5 @@
-//! Printing a query result as a table, CSV or JSON.
+//! Printing results: a query result as a table, CSV or JSON, and the text
+//! tables of the run summary, `verify` and `train-kmeans` (comfy-table).
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
@@ -57,4 +58,28 @@ pub fn group(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A text table with a header row; columns `right` are right-aligned
+/// (numbers).
+pub fn text_table<R, C>(header: &[&str], right: &[usize], rows: R) -> String
+where
+    R: IntoIterator<Item = Vec<C>>,
+    C: Into<comfy_table::Cell>,
+{
+    use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
+    for row in rows {
+        table.add_row(row);
+    }
+    for &c in right {
+        if let Some(column) = table.column_mut(c) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table.to_string()
 }

@@ -1,12 +1,13 @@
-//! Stage progress on stderr: on a terminal a live line with the elapsed
-//! time and the stage's Ballista jobs as the scheduler's REST API reports
-//! them (jobs done, the running job's completed stages); one line per stage
-//! otherwise; nothing with `-q`.
+//! Stage progress on stderr: on a terminal an indicatif spinner with the
+//! elapsed time and the stage's Ballista jobs as the scheduler's REST API
+//! reports them (jobs done, the running job's completed stages); one line
+//! per stage otherwise; nothing with `-q`.
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use moodflow_engine::rest::{JobResponse, SchedulerRest};
 
 use crate::stages::{group, StageReport};
 
@@ -14,12 +15,13 @@ use crate::stages::{group, StageReport};
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
     quiet: bool,
-    live: bool,
 }
 
-/// A running stage's live line; stops when dropped or stopped.
+/// A running stage's live line (an indicatif spinner); cleared when
+/// stopped or dropped.
 pub struct Ticker {
-    running: Option<Arc<AtomicBool>>,
+    bar: Option<ProgressBar>,
+    poller: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Ticker {
@@ -29,59 +31,63 @@ impl Ticker {
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        if let Some(flag) = self.running.take() {
-            flag.store(false, Ordering::SeqCst);
-            eprint!("\r\x1b[2K");
+        if let Some(poller) = self.poller.take() {
+            poller.abort();
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 }
 
 impl Progress {
-    /// Progress for this process: live when stderr is a terminal.
+    /// Progress for this process: nothing with `quiet`; a live spinner on a
+    /// terminal (indicatif draws nothing when stderr is not one).
     pub fn new(quiet: bool) -> Self {
-        Self {
-            quiet,
-            live: std::io::stderr().is_terminal(),
-        }
+        Self { quiet }
     }
 
     /// Announces a stage and, on a terminal, keeps its elapsed time and
     /// its jobs on the scheduler at `scheduler` (`http://HOST:PORT`) ticking.
     pub fn start(&self, stage: &str, scheduler: Option<&str>) -> Ticker {
         if self.quiet {
-            return Ticker { running: None };
+            return Ticker {
+                bar: None,
+                poller: None,
+            };
         }
-        if !self.live {
+        let target = ProgressDrawTarget::stderr();
+        if target.is_hidden() {
+            // Not a terminal: one line per stage, for logs.
             eprintln!("▶ {stage}");
-            return Ticker { running: None };
+            return Ticker {
+                bar: None,
+                poller: None,
+            };
         }
-        let flag = Arc::new(AtomicBool::new(true));
-        let running = Arc::clone(&flag);
-        let stage = stage.to_string();
-        let started = Instant::now();
+        let bar = ProgressBar::with_draw_target(None, target);
+        let style = ProgressStyle::with_template("{spinner} {prefix} {elapsed_precise} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(stage.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
         let since_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let jobs_url = scheduler.map(|s| format!("{}/api/jobs", s.trim_end_matches('/')));
-        tokio::spawn(async move {
-            let mut jobs = String::new();
-            let mut tick = 0u64;
-            while running.load(Ordering::SeqCst) {
-                if let (Some(url), 0) = (&jobs_url, tick % 4) {
-                    if let Some(line) = job_line(url, since_ms).await {
-                        jobs = line;
+        let rest = scheduler.and_then(|s| SchedulerRest::new(s, Duration::from_secs(1)).ok());
+        let poller = rest.map(|rest| {
+            let bar = bar.clone();
+            let rest = Arc::new(rest);
+            tokio::spawn(async move {
+                loop {
+                    if let Some(line) = job_line(&rest, since_ms).await {
+                        bar.set_message(line);
                     }
+                    tokio::time::sleep(Duration::from_millis(800)).await;
                 }
-                if !running.load(Ordering::SeqCst) {
-                    break;
-                }
-                eprint!("\r\x1b[2K▶ {stage}  {:.1}s{jobs}", started.elapsed().as_secs_f64());
-                let _ = std::io::stderr().flush();
-                tick += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            })
         });
-        Ticker { running: Some(flag) }
+        Ticker { bar: Some(bar), poller }
     }
 
     /// Reports a finished stage.
@@ -110,22 +116,17 @@ impl Progress {
 
 /// The stage's Ballista jobs (started since `since_ms`) as the scheduler's
 /// REST API lists them: "· 3 jobs done · job ab12: stage 1/4".
-async fn job_line(url: &str, since_ms: u64) -> Option<String> {
-    let r = moodflow_engine::http::get(url, Duration::from_secs(1)).await.ok()?;
-    let jobs: Vec<serde_json::Value> = serde_json::from_str(&r.body).ok()?;
-    let mine: Vec<&serde_json::Value> = jobs
-        .iter()
-        .filter(|j| j["start_time"].as_u64().is_some_and(|t| t >= since_ms))
-        .collect();
-    let done = mine.iter().filter(|j| j["status"] == "Completed").count();
+async fn job_line(rest: &SchedulerRest, since_ms: u64) -> Option<String> {
+    let jobs = rest.jobs().await.ok()?;
+    let mine: Vec<&JobResponse> = jobs.iter().filter(|j| j.start_time >= since_ms).collect();
+    let done = mine.iter().filter(|j| j.status == "Completed").count();
     let mut line = format!("  · {done} Ballista job{} done", if done == 1 { "" } else { "s" });
-    if let Some(run) = mine.iter().find(|j| j["status"] == "Running") {
-        let id = run["job_id"].as_str().unwrap_or("");
+    if let Some(run) = mine.iter().find(|j| j.status == "Running") {
         line.push_str(&format!(
             " · job {}: stage {}/{}",
-            id.chars().take(7).collect::<String>(),
-            run["completed_stages"].as_u64().unwrap_or(0) + 1,
-            run["num_stages"].as_u64().unwrap_or(0)
+            run.job_id.chars().take(7).collect::<String>(),
+            run.completed_stages + 1,
+            run.num_stages
         ));
     }
     Some(line)

@@ -175,16 +175,10 @@ pub fn run_plan(netflix: Option<&NetflixInputs>) -> (Vec<Stage>, BTreeMap<String
     (stages, vars)
 }
 
-/// The job variables of every stage with their defaults, as the job files
-/// declare them (`-- @var name = default`); `--conf` overrides.
+/// The job variables of every stage with their defaults (see
+/// [`crate::catalog::job_variables`]).
 pub fn default_vars() -> BTreeMap<String, String> {
-    STAGES
-        .iter()
-        .chain(NETFLIX_STAGES)
-        .filter_map(Stage::job)
-        .flatten()
-        .flat_map(|job| job.defaults())
-        .collect()
+    crate::catalog::job_variables()
 }
 
 /// What the stages need besides SQL variables.
@@ -294,35 +288,31 @@ pub struct RunReport {
 impl RunReport {
     /// A plain-text summary table.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str(&format!(
-            "{:<24} {:<32} {:>12} {:>12} {:>10} {:>9}\n",
-            "stage", "table", "rows read", "written", "rejected", "time"
-        ));
+        let mut rows = Vec::new();
         let mut total = Duration::ZERO;
         for s in &self.stages {
             total += s.elapsed;
-            let mut first = true;
-            for (table, rows) in &s.written {
+            for (i, (table, written)) in s.written.iter().enumerate() {
                 let rejected = s.rejected.get(table).copied().unwrap_or(0);
-                let (stage, read, time) = if first {
+                // The stage's own columns on its first line only.
+                let (stage, read, time) = if i == 0 {
                     (
-                        s.stage.as_str(),
+                        s.stage.clone(),
                         group(s.rows_read),
                         format!("{:.2}s", s.elapsed.as_secs_f64()),
                     )
                 } else {
-                    ("", String::new(), String::new())
+                    Default::default()
                 };
-                first = false;
-                out.push_str(&format!(
-                    "{stage:<24} {table:<32} {read:>12} {:>12} {:>10} {time:>9}\n",
-                    group(*rows),
-                    group(rejected)
-                ));
+                rows.push(vec![stage, table.clone(), read, group(*written), group(rejected), time]);
             }
         }
-        out.push_str(&format!("total time {:.2}s\n", total.as_secs_f64()));
+        let mut out = crate::output::text_table(
+            &["stage", "table", "rows read", "written", "rejected", "time"],
+            &[2, 3, 4, 5],
+            rows,
+        );
+        out.push_str(&format!("\ntotal time {:.2}s\n", total.as_secs_f64()));
         for s in &self.stages {
             if let Some(summary) = &s.summary {
                 out.push_str(&format!("\n{}:\n{summary}\n", s.stage));

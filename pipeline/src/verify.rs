@@ -66,15 +66,16 @@ impl Report {
 
     /// The report as text, one line per check.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        for c in &self.checks {
+        let rows = self.checks.iter().map(|c| {
             let mark = match c.level {
-                Level::Pass => "ok  ",
+                Level::Pass => "ok",
                 Level::Warn => "warn",
                 Level::Fail => "FAIL",
             };
-            out.push_str(&format!("{mark}  {:<52} {}\n", c.name, c.detail));
-        }
+            vec![mark.to_string(), c.name.clone(), c.detail.clone()]
+        });
+        let mut out = crate::output::text_table(&["", "check", "found"], &[], rows);
+        out.push('\n');
         let failed = self.checks.iter().filter(|c| c.level == Level::Fail).count();
         out.push_str(&if failed == 0 {
             format!("verify: all {} checks passed\n", self.checks.len())
@@ -85,17 +86,37 @@ impl Report {
     }
 }
 
-/// The curated tables `moodflow run` writes, each expected non-empty.
-pub const TABLES: &[&str] = &[
-    "movielens_movies",
-    "movielens_ratings",
-    "movielens_tags",
-    "movie_text",
-    "movielens_movies_with_sentiment",
-    "nf_features",
-    "clustered_movies",
-    "mood_playlists",
-];
+/// Each table of the catalogue's stages 01-06 (or 07-09) is there, and has
+/// rows unless its job says it may be empty; returns the tables present.
+async fn check_tables(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+    report: &mut Report,
+    netflix: bool,
+) -> Result<BTreeSet<String>> {
+    let mut present = BTreeSet::new();
+    for table in crate::catalog::tables().into_iter().filter(|t| t.netflix == netflix) {
+        let name = &table.name;
+        if !register(ctx, root, name, &format!("curated/{name}")).await {
+            report.push(format!("{name} exists"), false, "missing: run `moodflow run`");
+            continue;
+        }
+        let rows = scalar(ctx, &format!("SELECT count(*) FROM {name}")).await?;
+        if table.may_be_empty {
+            report.push(format!("{name} exists"), true, format!("{rows} rows (may be empty)"));
+        } else {
+            report.push(format!("{name} has rows"), rows > 0, format!("{rows} rows"));
+        }
+        present.insert(name.clone());
+    }
+    let with_rejects: Vec<String> = crate::catalog::tables()
+        .into_iter()
+        .filter(|t| t.netflix == netflix && t.has_rejects && present.contains(&t.name))
+        .map(|t| t.name)
+        .collect();
+    check_rejects(ctx, root, report, &with_rejects).await?;
+    Ok(present)
+}
 
 async fn register(ctx: &SessionContext, root: &StorageRoot, table: &str, rel: &str) -> bool {
     let location = format!("{}/", root.join(rel));
@@ -115,7 +136,7 @@ async fn scalar(ctx: &SessionContext, sql: &str) -> Result<i64> {
 }
 
 /// Rejected rows are worth a look, not a failure: a warning with their count.
-async fn check_rejects(ctx: &SessionContext, root: &StorageRoot, report: &mut Report, tables: &[&str]) -> Result<()> {
+async fn check_rejects(ctx: &SessionContext, root: &StorageRoot, report: &mut Report, tables: &[String]) -> Result<()> {
     for table in tables {
         let name = format!("rejects_{table}");
         if register(ctx, root, &name, &format!("curated/_rejects/{table}")).await {
@@ -137,23 +158,7 @@ async fn check_rejects(ctx: &SessionContext, root: &StorageRoot, report: &mut Re
 pub async fn verify(root: &StorageRoot) -> Result<Report> {
     let ctx = local_context(session_config(&[])?)?;
     let mut report = Report::default();
-    let mut present = BTreeSet::new();
-    for table in TABLES {
-        if !register(&ctx, root, table, &format!("curated/{table}")).await {
-            report.push(format!("{table} exists"), false, "missing: run `moodflow run`");
-            continue;
-        }
-        let rows = scalar(&ctx, &format!("SELECT count(*) FROM {table}")).await?;
-        report.push(format!("{table} has rows"), rows > 0, format!("{rows} rows"));
-        present.insert(*table);
-    }
-    check_rejects(
-        &ctx,
-        root,
-        &mut report,
-        &["movielens_movies", "movielens_ratings", "movielens_tags"],
-    )
-    .await?;
+    let present = check_tables(&ctx, root, &mut report, false).await?;
     for stage in crate::stages::STAGES {
         check_ledger(&ctx, root, &mut report, stage, &Default::default()).await?;
     }
@@ -275,9 +280,6 @@ async fn check_ledger(
     Ok(())
 }
 
-/// The tables of stages 07-09.
-pub const NETFLIX_TABLES: &[&str] = &["netflix_ratings", "nf_movies_meta", "title_bridge", "unified_ratings"];
-
 /// Stages 07-09, when the root holds Netflix Prize files: the tables, the
 /// rejects, the bridge's match rate and one-to-one-ness, and that
 /// `unified_ratings` is exactly the MovieLens ratings plus the bridged
@@ -296,20 +298,13 @@ async fn check_netflix(ctx: &SessionContext, root: &StorageRoot, report: &mut Re
             return Ok(());
         }
     }
-    let mut missing = false;
-    for table in NETFLIX_TABLES {
-        if !register(ctx, root, table, &format!("curated/{table}")).await {
-            report.push(format!("{table} exists"), false, "missing: run `moodflow run`");
-            missing = true;
-            continue;
-        }
-        let rows = scalar(ctx, &format!("SELECT count(*) FROM {table}")).await?;
-        report.push(format!("{table} has rows"), rows > 0, format!("{rows} rows"));
-    }
-    if missing || !register(ctx, root, "ml_movies", "curated/movielens_movies").await {
+    let present = check_tables(ctx, root, report, true).await?;
+    let needed = ["netflix_ratings", "nf_movies_meta", "title_bridge", "unified_ratings"];
+    if needed.iter().any(|t| !present.contains(*t))
+        || !register(ctx, root, "ml_movies", "curated/movielens_movies").await
+    {
         return Ok(());
     }
-    check_rejects(ctx, root, report, &["netflix_ratings", "nf_movies_meta"]).await?;
     let titles = scalar(ctx, "SELECT count(*) FROM nf_movies_meta").await?;
     let bridged = scalar(ctx, "SELECT count(DISTINCT nf_movie_id) FROM title_bridge").await?;
     let mut kinds = Vec::new();

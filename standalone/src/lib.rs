@@ -42,13 +42,15 @@ pub async fn standalone(config: SessionConfig) -> Result<Cluster> {
         }
     });
     // Ready when the scheduler lists the executor.
-    let executors = format!("http://127.0.0.1:{port}/api/executors");
+    let rest = moodflow_engine::rest::SchedulerRest::new(
+        &format!("http://127.0.0.1:{port}"),
+        std::time::Duration::from_secs(2),
+    )
+    .map_err(|e| DataFusionError::Configuration(e.to_string()))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        if let Ok(r) = moodflow_engine::http::get(&executors, std::time::Duration::from_secs(2)).await {
-            if r.status == 200 && r.body.contains("\"id\"") {
-                break;
-            }
+        if rest.executors().await.is_ok_and(|list| !list.is_empty()) {
+            break;
         }
         if std::time::Instant::now() > deadline {
             return Err(DataFusionError::Configuration(format!(

@@ -82,14 +82,11 @@ impl InProcessCluster {
     /// Waits until every executor has registered with the scheduler.
     async fn wait_for_executors(&self) {
         let port = self.url.rsplit(':').next().unwrap_or_default();
-        let url = format!("http://127.0.0.1:{port}/api/executors");
+        let url = format!("http://127.0.0.1:{port}");
+        let rest = moodflow_engine::rest::SchedulerRest::new(&url, Duration::from_secs(10)).expect("client");
         for _ in 0..400 {
-            if let Ok(body) = http_get(&url).await {
-                if let Ok(serde_json::Value::Array(list)) = serde_json::from_str::<serde_json::Value>(&body) {
-                    if list.len() >= self.executors {
-                        return;
-                    }
-                }
+            if rest.executors().await.is_ok_and(|list| list.len() >= self.executors) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -108,13 +105,4 @@ impl Drop for InProcessCluster {
             t.abort();
         }
     }
-}
-
-/// `GET url` on loopback; the body of a 200 answer, an error otherwise.
-pub async fn http_get(url: &str) -> std::io::Result<String> {
-    let r = moodflow_engine::http::get(url, Duration::from_secs(10)).await?;
-    if r.status != 200 {
-        return Err(std::io::Error::other(format!("{url}: status {}", r.status)));
-    }
-    Ok(r.body)
 }

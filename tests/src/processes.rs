@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::cluster::{free_port, http_get, wait_for_port};
+use crate::cluster::{free_port, wait_for_port};
 
 /// The role binaries to start: the test that uses a process cluster
 /// passes the ones cargo built for it (`env!("CARGO_BIN_EXE_…")` in the
@@ -108,12 +108,14 @@ impl ProcessCluster {
 
     /// The executors the scheduler lists now (`host:port`).
     pub async fn registered(&self) -> Vec<String> {
-        let Ok(body) = http_get(&format!("{}/api/executors", self.rest)).await else {
+        let Ok(rest) = moodflow_engine::rest::SchedulerRest::new(&self.rest, Duration::from_secs(10)) else {
             return Vec::new();
         };
-        let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
-        list.iter()
-            .map(|e| format!("{}:{}", e["host"].as_str().unwrap_or(""), e["port"]))
+        rest.executors()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| format!("{}:{}", e.host, e.port))
             .collect()
     }
 

@@ -29,7 +29,7 @@ async fn serve() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.health {
         let url = format!("http://127.0.0.1:{}/api/state", args.options.bind_port);
-        let answer = moodflow_engine::http::get(&url, std::time::Duration::from_secs(3)).await;
+        let answer = moodflow_engine::rest::get(&url, std::time::Duration::from_secs(3)).await;
         return match answer {
             Ok(r) if r.status == 200 => {
                 println!("scheduler healthy: {}", r.body.trim());

@@ -115,32 +115,23 @@ pub fn header_before(data: &[u8], pos: usize) -> Header {
     Header::Before
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date, if it is a real date.
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date, if it is a real date
+/// (exactly that layout: four, two and two ASCII digits).
 fn days(date: &[u8]) -> Option<i32> {
-    if date.len() != 10 || date[4] != b'-' || date[7] != b'-' {
+    let layout = date.len() == 10
+        && date[4] == b'-'
+        && date[7] == b'-'
+        && date
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+    if !layout {
         return None;
     }
-    let num = |s: &[u8]| -> Option<i64> {
-        if s.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(s).ok()?.parse().ok()
-        } else {
-            None
-        }
-    };
-    let (y, m, d) = (num(&date[..4])?, num(&date[5..7])?, num(&date[8..])?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] {
-        return None;
-    }
-    // Howard Hinnant's days-from-civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    i32::try_from(era * 146_097 + doe - 719_468).ok()
+    let num = |s: &[u8]| s.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+    let day = chrono::NaiveDate::from_ymd_opt(num(&date[..4]) as i32, num(&date[5..7]), num(&date[8..]))?;
+    // `NaiveDate::default()` is 1970-01-01.
+    i32::try_from(day.signed_duration_since(chrono::NaiveDate::default()).num_days()).ok()
 }
 
 fn rating_line(line: &[u8]) -> Result<(i64, u8, i32), String> {

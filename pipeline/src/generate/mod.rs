@@ -175,13 +175,18 @@ fn movielens_name(name: &str) -> String {
     name.to_string()
 }
 
-/// Quotes a CSV field when it has a comma, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+/// One CSV record, without its line ending, as the csv crate writes it: a
+/// field is quoted when it has a comma, a quote or a line break.
+fn csv_line<S: AsRef<str>>(fields: &[S]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Necessary)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing to memory cannot fail, and the bytes are the fields' UTF-8.
+    let _ = w.write_record(fields.iter().map(|f| f.as_ref()));
+    let bytes = w.into_inner().unwrap_or_default();
+    let text = String::from_utf8(bytes).unwrap_or_default();
+    text.strip_suffix('\n').unwrap_or(&text).to_string()
 }
 
 struct Out {
@@ -240,7 +245,7 @@ fn write_movies(path: &Path, movies: &[Movie]) -> Result<u64, GenerateError> {
         } else {
             m.genres.join("|")
         };
-        out.line(&format!("{},{},{}", m.id, csv_field(&title), genres), true)?;
+        out.line(&csv_line(&[m.id.to_string(), title, genres]), true)?;
     }
     // Corrupt rows: a non-numeric id and a row without a title.
     out.line("12x,Broken Row (1999),Drama", true)?;
@@ -361,7 +366,10 @@ fn write_tags(path: &Path, movies: &[Movie], n: u64, rng: &mut Rng) -> Result<(u
     }
     rows.sort();
     for (u, m, tag, ts) in &rows {
-        out.line(&format!("{u},{m},{},{ts}", csv_field(tag)), true)?;
+        out.line(
+            &csv_line(&[u.to_string(), m.to_string(), tag.to_string(), ts.to_string()]),
+            true,
+        )?;
     }
     out.line(&format!("1,{},dark,not-a-time", movies[0].id), true)?;
     out.line(&format!("1,{},,1137000000", movies[0].id), true)?;
@@ -533,8 +541,7 @@ fn write_catalog(path: &Path, movies: &[Movie], rng: &mut Rng) -> Result<u64, Ge
             listed.join(", "),
             description,
         ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.line(&line.join(","), true)?;
+        out.line(&csv_line(&fields), true)?;
     }
     // A TV show, which the pipeline must not match to a film.
     rows += 1;
