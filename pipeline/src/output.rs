@@ -81,5 +81,6 @@ where
             column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    table.to_string()
+    // No padding after the last column.
+    table.trim_fmt()
 }
