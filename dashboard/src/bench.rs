@@ -1,14 +1,12 @@
-//! A small HTTP/1.1 load generator for `moodflow bench dashboard`: N
-//! clients on keep-alive connections send the same GET for a fixed time;
-//! it reports requests per second and latency percentiles.
+//! `moodflow bench dashboard`: a load generator on reqwest. N clients on
+//! keep-alive connections send the same GET for a fixed time; it reports
+//! requests per second and latency percentiles.
 
-use moodflow_engine::StorageRoot;
-use moodflow_pipeline::output::group;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use moodflow_engine::StorageRoot;
+use moodflow_pipeline::output::group;
 
 /// What a load run measured.
 #[derive(Debug, Clone)]
@@ -36,58 +34,37 @@ impl LoadReport {
     }
 }
 
-/// One keep-alive request; returns the status and the body length.
-async fn request(stream: &mut BufReader<TcpStream>, request: &[u8]) -> std::io::Result<(u16, usize)> {
-    stream.get_mut().write_all(request).await?;
-    let mut line = String::new();
-    stream.read_line(&mut line).await?;
-    let status: u16 = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let mut length = 0usize;
-    loop {
-        line.clear();
-        if stream.read_line(&mut line).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).await?;
-    Ok((status, length))
-}
-
-/// Runs `clients` connections against `http://addr{path}` for `duration`.
+/// Runs `clients` clients, each on its own keep-alive connection (a
+/// reqwest client with one pooled connection), against `http://addr{path}`
+/// for `duration`.
 pub async fn load(addr: SocketAddr, path: &str, clients: usize, duration: Duration) -> std::io::Result<LoadReport> {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\r\n").into_bytes();
+    let url = format!("http://{addr}{path}");
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let req = req.clone();
+        let url = url.clone();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .no_proxy()
+            .build()
+            .map_err(std::io::Error::other)?;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             let mut body = 0usize;
-            let mut conn = BufReader::new(TcpStream::connect(addr).await?);
             while Instant::now() < deadline {
                 let t = Instant::now();
-                match request(&mut conn, &req).await {
-                    Ok((200, n)) => {
-                        latencies.push(t.elapsed());
-                        body = n;
-                    }
-                    Ok(_) => errors += 1,
-                    Err(_) => {
-                        errors += 1;
-                        conn = BufReader::new(TcpStream::connect(addr).await?);
-                    }
+                let answer = client.get(&url).header("accept", "application/json").send().await;
+                match answer {
+                    Ok(r) if r.status() == reqwest::StatusCode::OK => match r.bytes().await {
+                        Ok(bytes) => {
+                            latencies.push(t.elapsed());
+                            body = bytes.len();
+                        }
+                        Err(_) => errors += 1,
+                    },
+                    Ok(_) | Err(_) => errors += 1,
                 }
             }
             Ok::<_, std::io::Error>((latencies, errors, body))
