@@ -460,6 +460,14 @@ fn bad_requests_get_clear_answers() {
             ("/api/movies/999999999/similar".into(), StatusCode::NOT_FOUND, None),
             ("/api/nothing-here".into(), StatusCode::NOT_FOUND, None),
             ("/api/movies/abc".into(), StatusCode::BAD_REQUEST, Some("movieId")),
+            // A search that normalises to nothing would match every movie.
+            ("/api/movies?q=!!!".into(), StatusCode::BAD_REQUEST, Some("q")),
+            ("/api/movies?q=%ff%fe".into(), StatusCode::BAD_REQUEST, Some("q")),
+            (
+                format!("/api/moods/{slug}/playlist?q=%21%21%21"),
+                StatusCode::BAD_REQUEST,
+                Some("q"),
+            ),
             (
                 format!("/api/moods/{slug}/playlist?year_min=abc"),
                 StatusCode::BAD_REQUEST,
