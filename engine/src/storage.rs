@@ -203,37 +203,44 @@ impl StorageRoot {
     /// The names of the files directly in folder `rel`, sorted (none when
     /// the folder does not exist).
     pub async fn list_names(&self, runtime: &RuntimeEnv, rel: &str) -> Result<Vec<String>> {
-        let mut names = match self {
+        self.list_entries(runtime, rel, false).await
+    }
+
+    /// The names of the folders directly in folder `rel`, sorted.
+    pub async fn list_dirs(&self, runtime: &RuntimeEnv, rel: &str) -> Result<Vec<String>> {
+        self.list_entries(runtime, rel, true).await
+    }
+
+    /// The files (or, with `dirs`, the folders) directly in folder `rel`.
+    async fn list_entries(&self, runtime: &RuntimeEnv, rel: &str, dirs: bool) -> Result<Vec<String>> {
+        let failed =
+            |e: &dyn std::fmt::Display| DataFusionError::Execution(format!("cannot list {}: {e}", self.join(rel)));
+        let mut names: Vec<String> = match self {
             Self::Local(base) => match std::fs::read_dir(base.join(rel)) {
                 Ok(entries) => entries
                     .filter_map(|e| e.ok())
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .filter(|e| e.file_type().is_ok_and(|t| if dirs { t.is_dir() } else { t.is_file() }))
                     .filter_map(|e| e.file_name().into_string().ok())
                     .collect(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => {
-                    return Err(DataFusionError::Execution(format!(
-                        "cannot list {}: {e}",
-                        self.join(rel)
-                    )))
-                }
+                Err(e) => return Err(failed(&e)),
             },
             Self::Remote(_) => {
                 let (store, base) = self.store(runtime)?;
                 let prefix = ObjectPath::from(format!("{base}/{rel}"));
                 match store.list_with_delimiter(Some(&prefix)).await {
+                    Ok(listing) if dirs => listing
+                        .common_prefixes
+                        .into_iter()
+                        .filter_map(|p| p.filename().map(str::to_string))
+                        .collect(),
                     Ok(listing) => listing
                         .objects
                         .into_iter()
                         .filter_map(|o| o.location.filename().map(str::to_string))
                         .collect(),
                     Err(object_store::Error::NotFound { .. }) => Vec::new(),
-                    Err(e) => {
-                        return Err(DataFusionError::Execution(format!(
-                            "cannot list {}: {e}",
-                            self.join(rel)
-                        )))
-                    }
+                    Err(e) => return Err(failed(&e)),
                 }
             }
         };
@@ -245,36 +252,6 @@ impl StorageRoot {
     /// local root has none: use [`Self::local_path`]).
     pub fn object_store(&self, runtime: &RuntimeEnv) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
         self.store(runtime)
-    }
-
-    /// The names of the folders directly in folder `rel`, sorted.
-    pub async fn list_dirs(&self, runtime: &RuntimeEnv, rel: &str) -> Result<Vec<String>> {
-        let mut names: Vec<String> = match self {
-            Self::Local(base) => match std::fs::read_dir(base.join(rel)) {
-                Ok(entries) => entries
-                    .filter_map(|e| e.ok())
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return Err(e.into()),
-            },
-            Self::Remote(_) => {
-                let (store, base) = self.store(runtime)?;
-                let prefix = ObjectPath::from(format!("{base}/{rel}"));
-                match store.list_with_delimiter(Some(&prefix)).await {
-                    Ok(listing) => listing
-                        .common_prefixes
-                        .into_iter()
-                        .filter_map(|p| p.filename().map(str::to_string))
-                        .collect(),
-                    Err(object_store::Error::NotFound { .. }) => Vec::new(),
-                    Err(e) => return Err(DataFusionError::External(Box::new(e))),
-                }
-            }
-        };
-        names.sort();
-        Ok(names)
     }
 
     /// Deletes everything below `rel` (nothing to delete is fine).
