@@ -106,11 +106,11 @@ impl IntoResponse for PageError {
             Problem::NoData(_) => "Nothing to show yet",
             _ => "Bad request",
         };
-        let body = format!(
-            "<h1>{}</h1>\n<p class=\"problem\">{}</p>\n<p><a href=\"/\">Back to the moods</a></p>",
-            heading,
-            html::esc(&self.0.to_string())
-        );
-        (status, Html(html::page(heading, "", &body))).into_response()
+        let body = maud::html! {
+            h1 { (heading) }
+            p.problem { (self.0.to_string()) }
+            p { a href="/" { "Back to the moods" } }
+        };
+        (status, Html(html::page(heading, "", body))).into_response()
     }
 }

@@ -2,7 +2,7 @@
 //! JavaScript; the style sheet is inline, so nothing is fetched from
 //! anywhere but this server.
 
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// Escapes text for an HTML element or a quoted attribute.
 pub fn esc(text: &str) -> String {
@@ -78,22 +78,29 @@ dl.facts dt { color: var(--muted); }
 
 /// A complete page: `<head>`, the navigation bar with `current` marked, and
 /// `body` inside `<main>`.
-pub fn page(title: &str, current: &str, body: &str) -> String {
-    let mut nav = String::new();
-    for (path, label) in NAV {
-        let mark = if *path == current { " aria-current=\"page\"" } else { "" };
-        let _ = write!(nav, "<li><a href=\"{path}\"{mark}>{label}</a></li>");
+pub fn page(title: &str, current: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Mood Explorer" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header {
+                    a.brand href="/" { "moodflow · Mood Explorer" }
+                    nav aria-label="Main" { ul { @for (path, label) in NAV {
+                        li { a href=(path) aria-current=[(*path == current).then_some("page")] { (label) } }
+                    } } }
+                }
+                main #main tabindex="-1" { (body) }
+            }
+        }
     }
-    format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} · Mood Explorer</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <a class=\"skip\" href=\"#main\">Skip to content</a>\n\
-         <header><a class=\"brand\" href=\"/\">moodflow · Mood Explorer</a>\
-         <nav aria-label=\"Main\"><ul>{nav}</ul></nav></header>\n\
-         <main id=\"main\" tabindex=\"-1\">\n{body}\n</main>\n</body>\n</html>\n",
-        title = esc(title),
-    )
+    .into_string()
 }
 
 pub use moodflow_pipeline::output::group;

@@ -1,17 +1,18 @@
-//! The HTML views. Each renders the same data its API endpoint serves;
-//! forms use GET, so every view works without JavaScript and every state
-//! has a URL that can be bookmarked or shared.
-
-use std::fmt::Write;
+//! The HTML views, as maud templates (every value is escaped by
+//! construction; the SVG charts are drawn, escaped, by [`crate::svg`]).
+//! Each renders the same data its API endpoint serves; forms use GET, so
+//! every view works without JavaScript and every state has a URL that can
+//! be bookmarked or shared.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
+use maud::{html, Markup, PreEscaped};
 
 use crate::api::{check_text, find_mood, find_movie};
 use crate::error::{PageError, Problem};
 use crate::feel::feel;
-use crate::html::{esc, group, page, url_part, utc};
+use crate::html::{group, page, url_part, utc};
 use crate::params::{Params, PlaylistFilter};
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
@@ -28,59 +29,61 @@ fn fmt_year(y: Option<i32>) -> String {
     y.map_or_else(|| "–".to_string(), |y| y.to_string())
 }
 
-fn mood_link(label: &str, slug: &str) -> String {
-    format!("<a href=\"/moods/{}\">{}</a>", url_part(slug), esc(label))
+fn mood_link(label: &str, slug: &str) -> Markup {
+    html! { a href={ "/moods/" (url_part(slug)) } { (label) } }
 }
 
-fn movie_link(id: i64, title: &str) -> String {
-    format!("<a href=\"/movies/{id}\">{}</a>", esc(title))
+fn movie_link(id: i64, title: &str) -> Markup {
+    html! { a href={ "/movies/" (id) } { (title) } }
 }
 
-fn mood_card(m: &MoodSummary) -> String {
-    let examples: Vec<String> = m.examples.iter().map(|e| movie_link(e.id, &e.title)).collect();
-    format!(
-        "<li class=\"card\"><h2><span class=\"swatch\" style=\"background:{c}\" aria-hidden=\"true\"></span>{link}</h2>\
-         <p><span class=\"tone\">{tone}</span> <span class=\"muted\">sentiment {s:+.2} · {n} movies</span></p>\
-         <p>Characteristic genres: {g}</p><p class=\"muted\">For example: {ex}</p></li>",
-        c = svg::colour(m.cluster),
-        link = mood_link(&m.label, &m.slug),
-        tone = esc(&m.tone),
-        s = m.sentiment,
-        n = group(m.size),
-        g = if m.genres.is_empty() {
-            "none stands out".to_string()
-        } else {
-            esc(&m.genres.join(", "))
-        },
-        ex = if examples.is_empty() {
-            "–".to_string()
-        } else {
-            examples.join(", ")
-        },
-    )
+fn swatch(cluster: usize) -> Markup {
+    html! { span.swatch style={ "background:" (svg::colour(cluster)) } aria-hidden="true" {} }
 }
 
-fn feel_form(text: &str) -> String {
-    format!(
-        "<form class=\"feel filters\" action=\"/feel\" method=\"get\" role=\"search\">\
-         <label for=\"feel-text\">How do you feel? Tell us in a sentence\
-         <textarea id=\"feel-text\" name=\"text\" rows=\"2\" cols=\"60\" maxlength=\"2000\" required>{}</textarea></label>\
-         <button type=\"submit\">Suggest a mood</button></form>",
-        esc(text)
-    )
+/// Links separated by commas, or a dash when there is none.
+fn link_list(links: Vec<Markup>) -> Markup {
+    html! {
+        @if links.is_empty() { "–" }
+        @for (i, l) in links.into_iter().enumerate() { @if i > 0 { ", " } (l) }
+    }
+}
+
+fn mood_card(m: &MoodSummary) -> Markup {
+    html! {
+        li.card {
+            h2 { (swatch(m.cluster)) (mood_link(&m.label, &m.slug)) }
+            p { span.tone { (m.tone) } " " span.muted { "sentiment " (format!("{:+.2}", m.sentiment)) " · " (group(m.size)) " movies" } }
+            p { "Characteristic genres: " @if m.genres.is_empty() { "none stands out" } @else { (m.genres.join(", ")) } }
+            p.muted { "For example: " (link_list(m.examples.iter().map(|e| movie_link(e.id, &e.title)).collect())) }
+        }
+    }
+}
+
+fn feel_form(text: &str) -> Markup {
+    html! {
+        form.feel.filters action="/feel" method="get" role="search" {
+            label for="feel-text" {
+                "How do you feel? Tell us in a sentence"
+                textarea #feel-text name="text" rows="2" cols="60" maxlength="2000" required { (text) }
+            }
+            button type="submit" { "Suggest a mood" }
+        }
+    }
 }
 
 /// What the pages show when the pipeline has not run yet.
-fn empty_state(state: &AppState, why: &str) -> String {
+fn empty_state(state: &AppState, why: &str) -> Markup {
     let root = state.settings().root.to_string();
-    format!(
-        "<h1>Nothing to show yet</h1><div class=\"empty\"><p>{}</p>\
-         <p>Run the pipeline on this root, then reload this page (the dashboard picks up a new run by itself):</p>\
-         <pre><code>moodflow run --root {}</code></pre>\
-         <p>On an empty root <code>moodflow run</code> first generates a sample data set, so this works anywhere.</p></div>",
-        esc(why),
-        esc(&root)
-    )
+    html! {
+        h1 { "Nothing to show yet" }
+        div.empty {
+            p { (why) }
+            p { "Run the pipeline on this root, then reload this page (the dashboard picks up a new run by itself):" }
+            pre { code { "moodflow run --root " (root) } }
+            p { "On an empty root " code { "moodflow run" } " first generates a sample data set, so this works anywhere." }
+        }
+    }
 }
 
 /// `GET /`: the moods overview.
@@ -88,63 +91,49 @@ pub async fn home(State(state): State<AppState>, RawQuery(q): RawQuery) -> PageR
     Params::parse(q.as_deref(), &[])?;
     let s = match state.snapshot() {
         Ok(s) => s,
-        Err(Problem::NoData(why)) => return Ok(Html(page("Moods", "/", &empty_state(&state, &why)))),
+        Err(Problem::NoData(why)) => return Ok(Html(page("Moods", "/", empty_state(&state, &why)))),
         Err(p) => return Err(p.into()),
     };
-    let mut body = format!(
-        "<h1>Moods</h1><p class=\"muted\">{} movies in {} moods, found by k-means (k = {}) over sentiment, \
-         release year, genres and ratings.</p>{}<ul class=\"cards\">",
-        group(s.movies.len() as u64),
-        s.moods.len(),
-        s.model.k,
-        feel_form("")
-    );
-    for m in views::moods(&s) {
-        body.push_str(&mood_card(&m));
-    }
-    body.push_str("</ul>");
-    Ok(Html(page("Moods", "/", &body)))
+    let body = html! {
+        h1 { "Moods" }
+        p.muted {
+            (group(s.movies.len() as u64)) " movies in " (s.moods.len()) " moods, found by k-means (k = "
+            (s.model.k) ") over sentiment, release year, genres and ratings."
+        }
+        (feel_form(""))
+        ul.cards { @for m in views::moods(&s) { (mood_card(&m)) } }
+    };
+    Ok(Html(page("Moods", "/", body)))
 }
 
-fn playlist_form(s: &Snapshot, p: &Playlist, slug: &str) -> String {
+fn playlist_form(s: &Snapshot, p: &Playlist, slug: &str) -> Markup {
     let f = &p.filters;
-    let mut genres = String::from("<option value=\"\">any genre</option>");
-    for g in &p.genre_counts {
-        let sel = if f.genre.as_ref() == Some(&g.genre) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            genres,
-            "<option value=\"{v}\"{sel}>{v} ({n})</option>",
-            v = esc(&g.genre),
-            n = g.count
-        );
-    }
+    let num = |v: Option<i32>| v.map(|v| v.to_string()).unwrap_or_default();
     // A selected genre with no movie under the other filters stays selectable.
-    if let Some(g) = &f.genre {
-        if !p.genre_counts.iter().any(|c| &c.genre == g) && s.genres.contains(g) {
-            let _ = write!(genres, "<option value=\"{v}\" selected>{v} (0)</option>", v = esc(g));
+    let orphan = f
+        .genre
+        .as_ref()
+        .filter(|g| !p.genre_counts.iter().any(|c| &c.genre == *g) && s.genres.contains(g));
+    let action = format!("/moods/{}", url_part(slug));
+    html! {
+        form.filters action=(action) method="get" aria-label="Filter the playlist" {
+            label for="f-genre" { "Genre"
+                select #f-genre name="genre" {
+                    option value="" { "any genre" }
+                    @for g in &p.genre_counts {
+                        option value=(g.genre) selected[f.genre.as_ref() == Some(&g.genre)] { (g.genre) " (" (g.count) ")" }
+                    }
+                    @if let Some(g) = orphan { option value=(g) selected { (g) " (0)" } }
+                }
+            }
+            label for="f-ymin" { "From year" input #f-ymin name="year_min" type="number" min="1800" max="2200" value=(num(f.year_min)); }
+            label for="f-ymax" { "To year" input #f-ymax name="year_max" type="number" min="1800" max="2200" value=(num(f.year_max)); }
+            label for="f-min" { "At least ratings" input #f-min name="min_ratings" type="number" min="0" value=(f.min_ratings); }
+            label for="f-q" { "Title contains" input #f-q name="q" type="search" maxlength="200" value=(f.q.as_deref().unwrap_or("")); }
+            label for="f-limit" { "Top" input #f-limit name="limit" type="number" min="1" max="1000" value=(f.limit); }
+            button type="submit" { "Apply" } " " a href=(action) { "Reset" }
         }
     }
-    let num = |v: Option<i32>| v.map(|v| v.to_string()).unwrap_or_default();
-    format!(
-        "<form class=\"filters\" action=\"/moods/{slug}\" method=\"get\" aria-label=\"Filter the playlist\">\
-         <label for=\"f-genre\">Genre<select id=\"f-genre\" name=\"genre\">{genres}</select></label>\
-         <label for=\"f-ymin\">From year<input id=\"f-ymin\" name=\"year_min\" type=\"number\" min=\"1800\" max=\"2200\" value=\"{ymin}\"></label>\
-         <label for=\"f-ymax\">To year<input id=\"f-ymax\" name=\"year_max\" type=\"number\" min=\"1800\" max=\"2200\" value=\"{ymax}\"></label>\
-         <label for=\"f-min\">At least ratings<input id=\"f-min\" name=\"min_ratings\" type=\"number\" min=\"0\" value=\"{minr}\"></label>\
-         <label for=\"f-q\">Title contains<input id=\"f-q\" name=\"q\" type=\"search\" maxlength=\"200\" value=\"{q}\"></label>\
-         <label for=\"f-limit\">Top<input id=\"f-limit\" name=\"limit\" type=\"number\" min=\"1\" max=\"1000\" value=\"{limit}\"></label>\
-         <button type=\"submit\">Apply</button> <a href=\"/moods/{slug}\">Reset</a></form>",
-        slug = url_part(slug),
-        ymin = num(f.year_min),
-        ymax = num(f.year_max),
-        minr = f.min_ratings,
-        q = esc(f.q.as_deref().unwrap_or("")),
-        limit = f.limit,
-    )
 }
 
 /// `GET /moods/{mood}`: a mood's playlist with its filters.
@@ -153,56 +142,41 @@ pub async fn mood(State(state): State<AppState>, Path(name): Path<String>, RawQu
     let entry = find_mood(&s, &name)?;
     let filter = PlaylistFilter::parse(&Params::parse(q.as_deref(), PlaylistFilter::NAMES)?, &s.genres)?;
     let p = views::playlist(&s, entry, &filter);
-    let mut body = format!(
-        "<h1><span class=\"swatch\" style=\"background:{c}\" aria-hidden=\"true\"></span>{label}</h1>\
-         <p><span class=\"tone\">{tone}</span> <span class=\"muted\">sentiment {sent:+.2} · {n} movies · \
-         characteristic genres: {g}</span></p>{form}",
-        c = svg::colour(entry.mood.cluster),
-        label = esc(&entry.mood.label),
-        tone = esc(&entry.mood.tone),
-        sent = entry.mood.sentiment,
-        n = group(entry.mood.size),
-        g = esc(&entry.mood.genres.join(", ")),
-        form = playlist_form(&s, &p, &entry.slug),
-    );
     let qs = filter.query_string();
     let csv_href = if qs.is_empty() {
         format!("/moods/{}/playlist.csv", url_part(&entry.slug))
     } else {
-        format!("/moods/{}/playlist.csv?{}", url_part(&entry.slug), esc(&qs))
+        format!("/moods/{}/playlist.csv?{qs}", url_part(&entry.slug))
     };
-    if p.items.is_empty() {
-        body.push_str(
-            "<p class=\"empty\">No movie of this mood matches these filters. Try fewer ratings or a wider year range.</p>",
-        );
-    } else {
-        let _ = write!(
-            body,
-            "<table><caption>Top {shown} of {matching} matching movies, by damped mean rating \
-             · <a href=\"{csv_href}\" download>Download CSV</a></caption>\
-             <thead><tr><th scope=\"col\" class=\"num\">#</th><th scope=\"col\">Title</th><th scope=\"col\">Genres</th>\
-             <th scope=\"col\" class=\"num\">Mean rating</th><th scope=\"col\" class=\"num\">Ratings</th>\
-             <th scope=\"col\" class=\"num\">Score</th><th scope=\"col\" class=\"num\">Sentiment</th></tr></thead><tbody>",
-            shown = p.items.len(),
-            matching = group(p.matching as u64),
-        );
-        for it in &p.items {
-            let _ = write!(
-                body,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:+.3}</td></tr>",
-                it.rank,
-                movie_link(it.id, &it.title),
-                esc(&it.genres.join(", ")),
-                fmt_opt_f(it.rating_mean, 2),
-                group(it.rating_count),
-                it.score,
-                it.compound
-            );
+    let m = &entry.mood;
+    let body = html! {
+        h1 { (swatch(m.cluster)) (m.label) }
+        p { span.tone { (m.tone) } " " span.muted {
+            "sentiment " (format!("{:+.2}", m.sentiment)) " · " (group(m.size)) " movies · characteristic genres: " (m.genres.join(", "))
+        } }
+        (playlist_form(&s, &p, &entry.slug))
+        @if p.items.is_empty() {
+            p.empty { "No movie of this mood matches these filters. Try fewer ratings or a wider year range." }
+        } @else {
+            table {
+                caption {
+                    "Top " (p.items.len()) " of " (group(p.matching as u64)) " matching movies, by damped mean rating · "
+                    a href=(csv_href) download { "Download CSV" }
+                }
+                thead { tr {
+                    th.num scope="col" { "#" } th scope="col" { "Title" } th scope="col" { "Genres" }
+                    th.num scope="col" { "Mean rating" } th.num scope="col" { "Ratings" }
+                    th.num scope="col" { "Score" } th.num scope="col" { "Sentiment" }
+                } }
+                tbody { @for it in &p.items { tr {
+                    td.num { (it.rank) } td { (movie_link(it.id, &it.title)) } td { (it.genres.join(", ")) }
+                    td.num { (fmt_opt_f(it.rating_mean, 2)) } td.num { (group(it.rating_count)) }
+                    td.num { (format!("{:.3}", it.score)) } td.num { (format!("{:+.3}", it.compound)) }
+                } } }
+            }
         }
-        body.push_str("</tbody></table>");
-    }
-    Ok(Html(page(&entry.mood.label, "/", &body)))
+    };
+    Ok(Html(page(&m.label, "/", body)))
 }
 
 /// `GET /moods/{mood}/playlist.csv`: the filtered playlist as a download.
@@ -235,72 +209,45 @@ pub async fn movie(State(state): State<AppState>, Path(raw): Path<String>, RawQu
     let s = state.snapshot()?;
     let m = find_movie(&s, &raw)?;
     let d = views::movie_detail(&s, m);
-    let mut body = format!(
-        "<h1>{title}</h1><dl class=\"facts\"><dt>Year</dt><dd>{year}</dd><dt>Genres</dt><dd>{genres}</dd>\
-         <dt>Mood</dt><dd><span class=\"swatch\" style=\"background:{c}\" aria-hidden=\"true\"></span>{mood} \
-         <span class=\"muted\">(distance to its centre {dist:.2})</span></dd>\
-         <dt>Sentiment (VADER)</dt><dd>compound {comp:+.4} · positive {pos:.3} · neutral {neu:.3} · negative {neg:.3}\
-         <span class=\"muted\"> (mean over title, tags and synopsis; whole text at once: {doc})</span></dd>\
-         <dt>Playlist score</dt><dd>{score:.3}</dd></dl>",
-        title = esc(&d.title),
-        year = fmt_year(d.year),
-        genres = if d.genres.is_empty() {
-            "none listed".to_string()
-        } else {
-            esc(&d.genres.join(", "))
-        },
-        c = svg::colour(d.mood.cluster),
-        mood = mood_link(&d.mood.label, &d.mood.slug),
-        dist = d.distance,
-        comp = d.sentiment.compound,
-        pos = d.sentiment.pos,
-        neu = d.sentiment.neu,
-        neg = d.sentiment.neg,
-        doc = fmt_opt_f(d.sentiment.doc_compound, 4),
-        score = d.score,
-    );
-    if let Some(desc) = &d.description {
-        let _ = write!(body, "<h2>Synopsis</h2><p>{}</p>", esc(desc));
-    }
-    body.push_str("<h2>Tags</h2>");
-    if d.tags.is_empty() {
-        body.push_str("<p class=\"muted\">No tags.</p>");
-    } else {
-        body.push_str("<ul class=\"tags\">");
-        for t in &d.tags {
-            let _ = write!(body, "<li>{}</li>", esc(t));
+    let sent = &d.sentiment;
+    let body = html! {
+        h1 { (d.title) }
+        dl.facts {
+            dt { "Year" } dd { (fmt_year(d.year)) }
+            dt { "Genres" } dd { @if d.genres.is_empty() { "none listed" } @else { (d.genres.join(", ")) } }
+            dt { "Mood" } dd {
+                (swatch(d.mood.cluster)) (mood_link(&d.mood.label, &d.mood.slug)) " "
+                span.muted { "(distance to its centre " (format!("{:.2}", d.distance)) ")" }
+            }
+            dt { "Sentiment (VADER)" } dd {
+                "compound " (format!("{:+.4}", sent.compound)) " · positive " (format!("{:.3}", sent.pos))
+                " · neutral " (format!("{:.3}", sent.neu)) " · negative " (format!("{:.3}", sent.neg))
+                span.muted { " (mean over title, tags and synopsis; whole text at once: " (fmt_opt_f(sent.doc_compound, 4)) ")" }
+            }
+            dt { "Playlist score" } dd { (format!("{:.3}", d.score)) }
         }
-        body.push_str("</ul>");
-    }
-    body.push_str("<h2>Ratings</h2>");
-    if d.ratings.is_empty() {
-        body.push_str("<p class=\"muted\">No ratings.</p>");
-    }
-    for (i, r) in d.ratings.iter().enumerate() {
-        let _ = write!(
-            body,
-            "<figure><figcaption>{src}: {n} ratings, mean {mean:.2}</figcaption>{chart}</figure>",
-            src = esc(&r.source),
-            n = group(r.count),
-            mean = r.mean,
-            chart = svg::stars(&format!("stars{i}"), &r.source, &r.stars),
-        );
-    }
-    body.push_str(
-        "<h2>Nearest movies</h2><table><caption>The 10 movies closest in feature space</caption>\
-         <thead><tr><th scope=\"col\">Title</th><th scope=\"col\">Mood</th><th scope=\"col\" class=\"num\">Distance</th></tr></thead><tbody>",
-    );
-    for n in views::similar(&s, m, 10) {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.3}</td></tr>",
-            movie_link(n.id, &n.title),
-            mood_link(&n.mood.label, &n.mood.slug),
-            n.distance
-        );
-    }
-    body.push_str("</tbody></table>");
-    Ok(Html(page(&d.title, "", &body)))
+        @if let Some(desc) = &d.description { h2 { "Synopsis" } p { (desc) } }
+        h2 { "Tags" }
+        @if d.tags.is_empty() { p.muted { "No tags." } } @else { ul.tags { @for t in &d.tags { li { (t) } } } }
+        h2 { "Ratings" }
+        @if d.ratings.is_empty() { p.muted { "No ratings." } }
+        @for (i, r) in d.ratings.iter().enumerate() {
+            figure {
+                figcaption { (r.source) ": " (group(r.count)) " ratings, mean " (format!("{:.2}", r.mean)) }
+                (PreEscaped(svg::stars(&format!("stars{i}"), &r.source, &r.stars)))
+            }
+        }
+        h2 { "Nearest movies" }
+        table {
+            caption { "The 10 movies closest in feature space" }
+            thead { tr { th scope="col" { "Title" } th scope="col" { "Mood" } th.num scope="col" { "Distance" } } }
+            tbody { @for n in views::similar(&s, m, 10) { tr {
+                td { (movie_link(n.id, &n.title)) } td { (mood_link(&n.mood.label, &n.mood.slug)) }
+                td.num { (format!("{:.3}", n.distance)) }
+            } } }
+        }
+    };
+    Ok(Html(page(&d.title, "", body)))
 }
 
 /// `GET /charts`: the scatter of the clusters and the histograms.
@@ -310,30 +257,34 @@ pub async fn charts(State(state): State<AppState>, RawQuery(q): RawQuery) -> Pag
     let labels: Vec<String> = s.moods.iter().map(|m| m.mood.label.clone()).collect();
     let legend: Vec<(String, String)> = s.moods.iter().map(|m| (m.mood.label.clone(), m.slug.clone())).collect();
     let h = views::histograms(&s);
-    let body = format!(
-        "<h1>Charts</h1><figure><figcaption>The movies on the first two principal components of their features, \
-         coloured by mood; hover a point for its title, select it to open the movie.</figcaption>{scatter}{legend}</figure>\
-         <div class=\"grid2\"><figure><figcaption>Movies by sentiment (VADER compound)</figcaption>{sent}</figure>\
-         <figure><figcaption>Movies by release decade ({ny} without a year)</figcaption>{years}</figure></div>",
-        scatter = svg::scatter(&views::points(&s), &labels),
-        legend = svg::legend(&legend),
-        sent = svg::bars(
-            "sentiment",
-            "Histogram of movies by VADER compound",
-            &h.sentiment,
-            |b| format!("{:+.1} to {:+.1}", b.lo, b.hi),
-            "VADER compound"
-        ),
-        ny = h.no_year,
-        years = svg::bars(
-            "years",
-            "Histogram of movies by release decade",
-            &h.release_year,
-            |b| format!("{}s", b.lo),
-            "release decade"
-        ),
+    let sentiment = svg::bars(
+        "sentiment",
+        "Histogram of movies by VADER compound",
+        &h.sentiment,
+        |b| format!("{:+.1} to {:+.1}", b.lo, b.hi),
+        "VADER compound",
     );
-    Ok(Html(page("Charts", "/charts", &body)))
+    let years = svg::bars(
+        "years",
+        "Histogram of movies by release decade",
+        &h.release_year,
+        |b| format!("{}s", b.lo),
+        "release decade",
+    );
+    let body = html! {
+        h1 { "Charts" }
+        figure {
+            figcaption { "The movies on the first two principal components of their features, coloured by mood; \
+                hover a point for its title, select it to open the movie." }
+            (PreEscaped(svg::scatter(&views::points(&s), &labels)))
+            (PreEscaped(svg::legend(&legend)))
+        }
+        div.grid2 {
+            figure { figcaption { "Movies by sentiment (VADER compound)" } (PreEscaped(sentiment)) }
+            figure { figcaption { "Movies by release decade (" (h.no_year) " without a year)" } (PreEscaped(years)) }
+        }
+    };
+    Ok(Html(page("Charts", "/charts", body)))
 }
 
 /// `GET /feel?text=`: free text scored and a mood suggested.
@@ -341,47 +292,33 @@ pub async fn feel_page(State(state): State<AppState>, RawQuery(q): RawQuery) -> 
     let params = Params::parse(q.as_deref(), &["text"])?;
     let text = params.text("text", crate::api::MAX_TEXT_CHARS)?;
     let Some(text) = text else {
-        let body = format!(
-            "<h1>How do you feel?</h1><p>Say it in your own words (\"a rainy Sunday, I want something cosy and funny\"); \
-             VADER scores it and the nearest mood is suggested.</p>{}",
-            feel_form("")
-        );
-        return Ok(Html(page("How do you feel?", "/feel", &body)));
+        let body = html! {
+            h1 { "How do you feel?" }
+            p { "Say it in your own words (\"a rainy Sunday, I want something cosy and funny\"); \
+                VADER scores it and the nearest mood is suggested." }
+            (feel_form(""))
+        };
+        return Ok(Html(page("How do you feel?", "/feel", body)));
     };
     check_text(&text)?;
     let s = state.snapshot()?;
     let f = feel(&s, &text);
-    let mut body = format!(
-        "<h1>How do you feel?</h1>{form}<h2>You sound {tone}</h2>\
-         <p>VADER compound {c:+.4} (positive {p:.3}, neutral {n:.3}, negative {g:.3}){genres}.</p>\
-         <p>Try the mood <strong>{mood}</strong>:</p><ul>",
-        form = feel_form(&text),
-        tone = esc(&moodflow_ml::kmeans::model::tone(f.compound).to_lowercase()),
-        c = f.compound,
-        p = f.pos,
-        n = f.neu,
-        g = f.neg,
-        genres = if f.genres.is_empty() {
-            String::new()
-        } else {
-            format!("; you mention {}", esc(&f.genres.join(", ")))
-        },
-        mood = mood_link(&f.mood.label, &f.mood.slug),
-    );
-    for e in &f.mood.examples {
-        let _ = write!(body, "<li>{}</li>", movie_link(e.id, &e.title));
-    }
-    body.push_str("</ul><h2>Every mood, nearest first</h2><ol>");
-    for c in &f.ranking {
-        let _ = write!(
-            body,
-            "<li>{} <span class=\"muted\">(distance {:.2})</span></li>",
-            mood_link(&c.label, &c.slug),
-            c.distance
-        );
-    }
-    body.push_str("</ol>");
-    Ok(Html(page("How do you feel?", "/feel", &body)))
+    let body = html! {
+        h1 { "How do you feel?" }
+        (feel_form(&text))
+        h2 { "You sound " (moodflow_ml::kmeans::model::tone(f.compound).to_lowercase()) }
+        p {
+            "VADER compound " (format!("{:+.4}", f.compound)) " (positive " (format!("{:.3}", f.pos))
+            ", neutral " (format!("{:.3}", f.neu)) ", negative " (format!("{:.3}", f.neg)) ")"
+            @if !f.genres.is_empty() { "; you mention " (f.genres.join(", ")) }
+            "."
+        }
+        p { "Try the mood " strong { (mood_link(&f.mood.label, &f.mood.slug)) } ":" }
+        ul { @for e in &f.mood.examples { li { (movie_link(e.id, &e.title)) } } }
+        h2 { "Every mood, nearest first" }
+        ol { @for c in &f.ranking { li { (mood_link(&c.label, &c.slug)) " " span.muted { "(distance " (format!("{:.2}", c.distance)) ")" } } } }
+    };
+    Ok(Html(page("How do you feel?", "/feel", body)))
 }
 
 /// `GET /search?q=`: movies by title.
@@ -389,32 +326,25 @@ pub async fn search(State(state): State<AppState>, RawQuery(q): RawQuery) -> Pag
     let params = Params::parse(q.as_deref(), &["q"])?;
     let words = params.words("q", 200)?;
     let s = state.snapshot()?;
-    let mut body = format!(
-        "<h1>Search</h1><form class=\"filters\" action=\"/search\" method=\"get\" role=\"search\">\
-         <label for=\"s-q\">Title contains<input id=\"s-q\" name=\"q\" type=\"search\" maxlength=\"200\" value=\"{}\" required></label>\
-         <button type=\"submit\">Search</button></form>",
-        esc(words.as_deref().unwrap_or(""))
-    );
-    if let Some(words) = words {
-        let (total, hits) = views::search(&s, &words, 100);
-        let _ = write!(
-            body,
-            "<table><caption>{} movies match (most rated first)</caption><thead><tr><th scope=\"col\">Title</th>\
-             <th scope=\"col\">Mood</th><th scope=\"col\" class=\"num\">Ratings</th></tr></thead><tbody>",
-            group(total as u64)
-        );
-        for h in hits {
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-                movie_link(h.id, &h.title),
-                mood_link(&h.mood.label, &h.mood.slug),
-                group(h.rating_count)
-            );
+    let found = words.as_deref().map(|w| views::search(&s, w, 100));
+    let body = html! {
+        h1 { "Search" }
+        form.filters action="/search" method="get" role="search" {
+            label for="s-q" { "Title contains" input #s-q name="q" type="search" maxlength="200" value=(words.as_deref().unwrap_or("")) required; }
+            button type="submit" { "Search" }
         }
-        body.push_str("</tbody></table>");
-    }
-    Ok(Html(page("Search", "/search", &body)))
+        @if let Some((total, hits)) = found {
+            table {
+                caption { (group(total as u64)) " movies match (most rated first)" }
+                thead { tr { th scope="col" { "Title" } th scope="col" { "Mood" } th.num scope="col" { "Ratings" } } }
+                tbody { @for h in hits { tr {
+                    td { (movie_link(h.id, &h.title)) } td { (mood_link(&h.mood.label, &h.mood.slug)) }
+                    td.num { (group(h.rating_count)) }
+                } } }
+            }
+        }
+    };
+    Ok(Html(page("Search", "/search", body)))
 }
 
 /// `GET /status`: the pipeline's tables and the model search.
@@ -422,69 +352,48 @@ pub async fn status(State(state): State<AppState>, RawQuery(q): RawQuery) -> Pag
     Params::parse(q.as_deref(), &[])?;
     let s = state.snapshot()?;
     let st = views::status(&s, state.reload_error());
-    let mut body = format!(
-        "<h1>Pipeline status</h1><p>Root <code>{root}</code> · model trained {trained} · {movies} movies clustered \
-         · {jobs} Ballista jobs in training</p>",
-        root = esc(&st.root),
-        trained = utc(st.trained_at),
-        movies = group(st.movies as u64),
-        jobs = st.kmeans_jobs,
-    );
-    if let Some(e) = &st.reload_error {
-        let _ = write!(body, "<p class=\"problem\" role=\"alert\">{}</p>", esc(e));
-    }
-    body.push_str(
-        "<table><caption>Tables</caption><thead><tr><th scope=\"col\">Table</th><th scope=\"col\">Stage</th>\
-         <th scope=\"col\" class=\"num\">Rows</th><th scope=\"col\" class=\"num\">Rejected</th>\
-         <th scope=\"col\">Last written</th></tr></thead><tbody>",
-    );
-    for t in &st.tables {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            esc(&t.table),
-            esc(&t.stage),
-            t.rows.map_or_else(|| "not written".to_string(), group),
-            t.rejects.map_or_else(|| "–".to_string(), group),
-            t.written_at.map_or_else(|| "–".to_string(), utc)
-        );
-    }
-    body.push_str("</tbody></table>");
-    match &st.bridge {
-        Some(b) => {
-            let _ = write!(
-                body,
-                "<p>Title bridge: {} of {} Netflix titles matched to MovieLens ({:.1}%).</p>",
-                group(b.bridged),
-                group(b.titles),
-                b.match_rate * 100.0
-            );
+    let body = html! {
+        h1 { "Pipeline status" }
+        p {
+            "Root " code { (st.root) } " · model trained " (utc(st.trained_at)) " · " (group(st.movies as u64))
+            " movies clustered · " (st.kmeans_jobs) " Ballista jobs in training"
         }
-        None => body.push_str("<p class=\"muted\">Title bridge: stages 07-08 have not run on this root.</p>"),
-    }
-    body.push_str(
-        "<table><caption>k-means: every k tried (best silhouette chosen)</caption><thead><tr>\
-         <th scope=\"col\" class=\"num\">k</th><th scope=\"col\" class=\"num\">Silhouette</th>\
-         <th scope=\"col\" class=\"num\">Cost</th><th scope=\"col\" class=\"num\">Iterations</th>\
-         <th scope=\"col\">Converged</th><th scope=\"col\">Cluster sizes</th></tr></thead><tbody>",
-    );
-    for r in &st.per_k {
-        let _ = write!(
-            body,
-            "<tr{sel}><td class=\"num\">{k}{mark}</td><td class=\"num\">{s:.4}</td><td class=\"num\">{c:.1}</td>\
-             <td class=\"num\">{i}</td><td>{conv}</td><td>{sizes}</td></tr>",
-            sel = if r.chosen { " aria-current=\"true\"" } else { "" },
-            k = r.k,
-            mark = if r.chosen { " (chosen)" } else { "" },
-            s = r.silhouette,
-            c = r.cost,
-            i = r.iterations,
-            conv = if r.converged { "yes" } else { "no" },
-            sizes = r.sizes.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
-        );
-    }
-    body.push_str("</tbody></table>");
-    Ok(Html(page("Pipeline status", "/status", &body)))
+        @if let Some(e) = &st.reload_error { p.problem role="alert" { (e) } }
+        table {
+            caption { "Tables" }
+            thead { tr {
+                th scope="col" { "Table" } th scope="col" { "Stage" } th.num scope="col" { "Rows" }
+                th.num scope="col" { "Rejected" } th scope="col" { "Last written" }
+            } }
+            tbody { @for t in &st.tables { tr {
+                td { (t.table) } td { (t.stage) }
+                td.num { (t.rows.map_or_else(|| "not written".to_string(), group)) }
+                td.num { (t.rejects.map_or_else(|| "–".to_string(), group)) }
+                td { (t.written_at.map_or_else(|| "–".to_string(), utc)) }
+            } } }
+        }
+        @match &st.bridge {
+            Some(b) => p { "Title bridge: " (group(b.bridged)) " of " (group(b.titles))
+                " Netflix titles matched to MovieLens (" (format!("{:.1}", b.match_rate * 100.0)) "%)." },
+            None => p.muted { "Title bridge: stages 07-08 have not run on this root." },
+        }
+        table {
+            caption { "k-means: every k tried (best silhouette chosen)" }
+            thead { tr {
+                th.num scope="col" { "k" } th.num scope="col" { "Silhouette" } th.num scope="col" { "Cost" }
+                th.num scope="col" { "Iterations" } th scope="col" { "Converged" } th scope="col" { "Cluster sizes" }
+            } }
+            tbody { @for r in &st.per_k {
+                tr aria-current=[r.chosen.then_some("true")] {
+                    td.num { (r.k) @if r.chosen { " (chosen)" } }
+                    td.num { (format!("{:.4}", r.silhouette)) } td.num { (format!("{:.1}", r.cost)) }
+                    td.num { (r.iterations) } td { @if r.converged { "yes" } @else { "no" } }
+                    td { (r.sizes.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")) }
+                }
+            } }
+        }
+    };
+    Ok(Html(page("Pipeline status", "/status", body)))
 }
 
 /// Any other path.
