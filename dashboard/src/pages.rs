@@ -1,5 +1,5 @@
 //! The HTML views, as maud templates (every value is escaped by
-//! construction; the SVG charts are drawn, escaped, by [`crate::svg`]).
+//! construction; the SVG charts come from [`crate::svg`], maud too).
 //! Each renders the same data its API endpoint serves; forms use GET, so
 //! every view works without JavaScript and every state has a URL that can
 //! be bookmarked or shared.
@@ -7,7 +7,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 
 use crate::api::{check_text, find_mood, find_movie};
 use crate::error::{PageError, Problem};
@@ -234,7 +234,7 @@ pub async fn movie(State(state): State<AppState>, Path(raw): Path<String>, RawQu
         @for (i, r) in d.ratings.iter().enumerate() {
             figure {
                 figcaption { (r.source) ": " (group(r.count)) " ratings, mean " (format!("{:.2}", r.mean)) }
-                (PreEscaped(svg::stars(&format!("stars{i}"), &r.source, &r.stars)))
+                (svg::stars(&format!("stars{i}"), &r.source, &r.stars))
             }
         }
         h2 { "Nearest movies" }
@@ -276,12 +276,12 @@ pub async fn charts(State(state): State<AppState>, RawQuery(q): RawQuery) -> Pag
         figure {
             figcaption { "The movies on the first two principal components of their features, coloured by mood; \
                 hover a point for its title, select it to open the movie." }
-            (PreEscaped(svg::scatter(&views::points(&s), &labels)))
-            (PreEscaped(svg::legend(&legend)))
+            (svg::scatter(&views::points(&s), &labels))
+            (svg::legend(&legend))
         }
         div.grid2 {
-            figure { figcaption { "Movies by sentiment (VADER compound)" } (PreEscaped(sentiment)) }
-            figure { figcaption { "Movies by release decade (" (h.no_year) " without a year)" } (PreEscaped(years)) }
+            figure { figcaption { "Movies by sentiment (VADER compound)" } (sentiment) }
+            figure { figcaption { "Movies by release decade (" (h.no_year) " without a year)" } (years) }
         }
     };
     Ok(Html(page("Charts", "/charts", body)))
