@@ -3,12 +3,12 @@
 //! writers and readers, cache nodes, file formats, and through them
 //! DataFusion's default codecs).
 //!
-//! [`MoodflowPhysicalCodec`] ships the k-means operators and the Netflix
+//! [`MoodflowPhysicalCodec`] ships the k-means operators and the raw-file
 //! scan from the client or scheduler to the executors;
-//! [`MoodflowLogicalCodec`] ships the Netflix tables in a logical plan from
+//! [`MoodflowLogicalCodec`] ships the raw tables in a logical plan from
 //! the client to the scheduler, which plans their splits. Both are
-//! installed by [`crate::session::session_config`] and
-//! [`crate::roles`], so every process can encode and decode them.
+//! installed by [`crate::session::session_config`] and by the scheduler's
+//! and executor's roles, so every process can encode and decode them.
 //!
 //! A moodflow node is encoded as [`MAGIC`] followed by JSON. The magic
 //! starts with a zero byte, which no protobuf message can start with (field

@@ -252,13 +252,20 @@ impl Job {
             .collect()
     }
 
+    /// Every variable as the job runs: its declared defaults, overridden by
+    /// `vars`, and the built-in `${root}` and `${curated}`.
+    pub fn variables(&self, vars: &BTreeMap<String, String>, root: &str, curated: &str) -> BTreeMap<String, String> {
+        let mut all = self.defaults();
+        all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all.insert("root".into(), root.to_string());
+        all.insert("curated".into(), curated.to_string());
+        all
+    }
+
     /// The statements with the defaults and placeholder locations filled
     /// in: for looking at the job's shape, not for running it.
     fn shape(&self) -> Result<Vec<Statement>, JobError> {
-        let mut vars = self.defaults();
-        vars.insert("root".into(), PLACEHOLDER_ROOT.into());
-        vars.insert("curated".into(), PLACEHOLDER_CURATED.into());
-        self.statements(&vars)
+        self.statements(&self.variables(&BTreeMap::new(), PLACEHOLDER_ROOT, PLACEHOLDER_CURATED))
     }
 
     /// The curated tables this job reads (`${root}/curated/<table>`), so a
@@ -335,11 +342,7 @@ impl Job {
         outputs: &Outputs,
         vars: &BTreeMap<String, String>,
     ) -> Result<JobOutcome, JobError> {
-        let mut all = self.defaults();
-        all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-        all.insert("root".into(), root.to_string());
-        all.insert("curated".into(), outputs.curated.clone());
-        let statements = self.statements(&all)?;
+        let statements = self.statements(&self.variables(vars, root, &outputs.curated))?;
         drop_session_tables(ctx);
         let result = self.execute_statements(ctx, statements, outputs).await;
         drop_session_tables(ctx);

@@ -159,10 +159,7 @@ pub async fn account(
     if job.ledger.is_empty() {
         return Ok(Vec::new());
     }
-    let mut all = job.defaults();
-    all.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    all.insert("root".into(), root.as_location());
-    all.insert("curated".into(), root.join(tables));
+    let all = job.variables(vars, &root.as_location(), &root.join(tables));
     let statements = job.statements(&all).map_err(|e| DataFusionError::Plan(e.to_string()))?;
     let mut out = Vec::new();
     for entry in &job.ledger {

@@ -1,5 +1,5 @@
 //! The pipeline: its stages in order. Most are SQL jobs; stage 05 is the
-//! distributed k-means ([`moodflow_udfs::kmeans`]). Every stage writes its
+//! distributed k-means ([`moodflow_ml::kmeans`]). Every stage writes its
 //! tables to a staging folder that is committed only when the whole stage
 //! succeeded, so a failed stage leaves the previous version intact.
 

@@ -1,5 +1,6 @@
-//! [`RawScanExec`]: the physical scan of Netflix Prize files, one output
-//! partition per group of byte ranges, run on the executors.
+//! [`RawScanExec`]: the physical scan of raw files (Netflix Prize ratings
+//! and titles, MovieLens CSV), one output partition per group of byte
+//! ranges, run on the executors.
 //!
 //! The split plan travels as data: the scan's one child is an in-memory
 //! source whose partition `p` holds the byte ranges of output partition

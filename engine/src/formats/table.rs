@@ -1,18 +1,22 @@
-//! The Netflix Prize tables in SQL:
+//! The raw tables in SQL:
 //!
 //! ```sql
 //! CREATE EXTERNAL TABLE nf_raw STORED AS NETFLIX_RATINGS
 //! LOCATION '${root}/raw/netflix_prize/combined_data_*.txt';
 //! CREATE EXTERNAL TABLE nf_titles STORED AS NETFLIX_TITLES
 //! LOCATION '${root}/raw/netflix_prize/movie_titles.csv';
+//! CREATE EXTERNAL TABLE raw_ratings ("userId" VARCHAR, "movieId" VARCHAR, rating VARCHAR, "timestamp" VARCHAR)
+//! STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/ratings.csv';
 //! ```
 //!
 //! The location is a file, a folder (every file directly in it) or a file
 //! pattern with `*` and `?` in its last segment, on any object store.
 //! Options: `partitions` (byte-range splits of the ratings; `auto` or `0`,
 //! the default, is `datafusion.execution.target_partitions` splits of at
-//! least `datafusion.optimizer.repartition_file_min_size` bytes), `encoding` (titles: `auto`, `latin1`, `utf8`) and `chunk_bytes`
-//! (bytes per read).
+//! least `datafusion.optimizer.repartition_file_min_size` bytes), `encoding` (titles: `auto`, `latin1`, `utf8`), `chunk_bytes`
+//! (bytes per read), `optional` (no file is an empty table) and, for CSV,
+//! `max_record_lines` / `max_record_bytes` (see [`super::csv`]). A CSV
+//! table is read one partition per file.
 //!
 //! The table is planned on the Ballista scheduler (files listed, splits
 //! cut) and travels there through [`crate::codec::MoodflowLogicalCodec`].
@@ -36,7 +40,7 @@ use super::exec::{
 };
 use super::titles::Encoding;
 
-/// What a Netflix table is: everything needed to plan its scan anywhere.
+/// What a raw table is: everything needed to plan its scan anywhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableSpec {
     /// Ratings or titles.
@@ -154,7 +158,7 @@ impl TableProvider for RawTable {
         for location in &self.spec.locations {
             let (url, found) = list_files(state, location).await?;
             if store_url.as_ref().is_some_and(|u| u != &url) {
-                return plan_err!("the locations of a Netflix table must be on one store: {url} and {store_url:?}");
+                return plan_err!("the locations of a raw table must be on one store: {url} and {store_url:?}");
             }
             store_url = Some(url);
             files.extend(found);
