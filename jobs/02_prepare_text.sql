@@ -7,6 +7,18 @@
 -- and special characters removed, whitespace collapsed. `text` joins the
 -- segments; stage 03 scores each segment on its own (see README).
 -- `description` keeps the matched synopsis as written, for the dashboard.
+--
+-- `movie_evidence` gathers every text that can say how a film feels, one
+-- row per text with its source and how much it counts (stage 03 weighs and
+-- scores them): the title; each tag with the number of people who used it;
+-- the catalogue synopsis; TMDB's overview, tagline and each keyword when
+-- raw/catalog/tmdb_5000_movies.csv is present (matched through
+-- links.csv's tmdbId, else by title and year when exactly one TMDB film
+-- has them); the MovieLens Tag Genome's tags at relevance >=
+-- ${genome_min_relevance} when raw/movielens/genome-scores.csv and
+-- genome-tags.csv are present; and the genre names (for energy only).
+-- Every source is optional and read from its own file name.
+-- @var genome_min_relevance = 0.5
 
 CREATE EXTERNAL TABLE movies STORED AS PARQUET LOCATION '${root}/curated/movielens_movies/';
 CREATE EXTERNAL TABLE tags STORED AS PARQUET LOCATION '${root}/curated/movielens_tags/';
@@ -36,6 +48,113 @@ COPY (
 COPY (
   SELECT file, line, line_end, raw_line, reason FROM raw_catalog WHERE reason IS NOT NULL
 ) TO '${curated}/_rejects/netflix_catalog/' STORED AS PARQUET;
+
+-- links.csv (MovieLens' own map to TMDB ids), optional.
+CREATE EXTERNAL TABLE raw_links ("movieId" VARCHAR, "imdbId" VARCHAR, "tmdbId" VARCHAR)
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/links.csv'
+OPTIONS ('optional' 'true');
+-- @ledger raw_links -> movielens_links
+-- @may_be_empty movielens_links
+
+CREATE VIEW links_checked AS
+SELECT *, CASE
+    WHEN reason IS NOT NULL THEN reason
+    WHEN TRY_CAST("movieId" AS BIGINT) IS NULL THEN 'movieId is not an integer'
+    WHEN "tmdbId" IS NOT NULL AND trim("tmdbId") <> '' AND TRY_CAST("tmdbId" AS BIGINT) IS NULL THEN 'tmdbId is not an integer'
+  END AS reject_reason
+FROM raw_links;
+
+COPY (
+  SELECT CAST("movieId" AS BIGINT) AS "movieId", "imdbId", TRY_CAST("tmdbId" AS BIGINT) AS "tmdbId"
+  FROM links_checked WHERE reject_reason IS NULL
+) TO '${curated}/movielens_links/' STORED AS PARQUET;
+
+COPY (
+  SELECT file, line, line_end, raw_line, reject_reason AS reason FROM links_checked WHERE reject_reason IS NOT NULL
+) TO '${curated}/_rejects/movielens_links/' STORED AS PARQUET;
+
+-- TMDB 5000 movies (Kaggle layout), optional. genres and keywords are JSON
+-- lists of {id, name}; a row whose lists do not parse is a reject.
+CREATE EXTERNAL TABLE raw_tmdb (
+  budget VARCHAR, genres VARCHAR, homepage VARCHAR, id VARCHAR, keywords VARCHAR,
+  original_language VARCHAR, original_title VARCHAR, overview VARCHAR, popularity VARCHAR,
+  production_companies VARCHAR, production_countries VARCHAR, release_date VARCHAR, revenue VARCHAR,
+  runtime VARCHAR, spoken_languages VARCHAR, status VARCHAR, tagline VARCHAR, title VARCHAR,
+  vote_average VARCHAR, vote_count VARCHAR)
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/catalog/tmdb_5000_movies.csv'
+OPTIONS ('optional' 'true');
+-- @ledger raw_tmdb -> tmdb_movies
+-- @may_be_empty tmdb_movies
+
+CREATE VIEW tmdb_checked AS
+SELECT *, CASE
+    WHEN reason IS NOT NULL THEN reason
+    WHEN TRY_CAST(id AS BIGINT) IS NULL THEN 'id is not an integer'
+    WHEN title IS NULL OR trim(title) = '' THEN 'title is empty'
+    WHEN json_names(coalesce(genres, '')) IS NULL THEN 'genres is not a JSON list of {"name": ...}'
+    WHEN json_names(coalesce(keywords, '')) IS NULL THEN 'keywords is not a JSON list of {"name": ...}'
+  END AS reject_reason
+FROM raw_tmdb;
+
+COPY (
+  SELECT CAST(id AS BIGINT) AS id, title, TRY_CAST(substr(release_date, 1, 4) AS INT) AS year,
+         overview, tagline, json_names(coalesce(genres, '')) AS genres,
+         json_names(coalesce(keywords, '')) AS keywords
+  FROM tmdb_checked WHERE reject_reason IS NULL
+) TO '${curated}/tmdb_movies/' STORED AS PARQUET;
+
+COPY (
+  SELECT file, line, line_end, raw_line, reject_reason AS reason FROM tmdb_checked WHERE reject_reason IS NOT NULL
+) TO '${curated}/_rejects/tmdb_movies/' STORED AS PARQUET;
+
+-- The Tag Genome (ml-20m, ml-25m, full ml-latest), optional.
+CREATE EXTERNAL TABLE raw_genome_tags ("tagId" VARCHAR, tag VARCHAR)
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/genome-tags.csv'
+OPTIONS ('optional' 'true');
+-- @ledger raw_genome_tags -> genome_tags
+-- @may_be_empty genome_tags
+
+CREATE EXTERNAL TABLE raw_genome_scores ("movieId" VARCHAR, "tagId" VARCHAR, relevance VARCHAR)
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/genome-scores.csv'
+OPTIONS ('optional' 'true');
+-- @ledger raw_genome_scores -> genome_scores
+-- @may_be_empty genome_scores
+
+CREATE VIEW genome_tags_checked AS
+SELECT *, CASE
+    WHEN reason IS NOT NULL THEN reason
+    WHEN TRY_CAST("tagId" AS BIGINT) IS NULL THEN 'tagId is not an integer'
+    WHEN tag IS NULL OR trim(tag) = '' THEN 'tag is empty'
+  END AS reject_reason
+FROM raw_genome_tags;
+
+CREATE VIEW genome_scores_checked AS
+SELECT *, CASE
+    WHEN reason IS NOT NULL THEN reason
+    WHEN TRY_CAST("movieId" AS BIGINT) IS NULL THEN 'movieId is not an integer'
+    WHEN TRY_CAST("tagId" AS BIGINT) IS NULL THEN 'tagId is not an integer'
+    WHEN TRY_CAST(relevance AS DOUBLE) IS NULL THEN 'relevance is not a number'
+    WHEN NOT (TRY_CAST(relevance AS DOUBLE) BETWEEN 0 AND 1) THEN 'relevance outside 0..1'
+  END AS reject_reason
+FROM raw_genome_scores;
+
+COPY (
+  SELECT CAST("tagId" AS BIGINT) AS "tagId", tag FROM genome_tags_checked WHERE reject_reason IS NULL
+) TO '${curated}/genome_tags/' STORED AS PARQUET;
+
+COPY (
+  SELECT file, line, line_end, raw_line, reject_reason AS reason FROM genome_tags_checked WHERE reject_reason IS NOT NULL
+) TO '${curated}/_rejects/genome_tags/' STORED AS PARQUET;
+
+COPY (
+  SELECT CAST("movieId" AS BIGINT) AS "movieId", CAST("tagId" AS BIGINT) AS "tagId",
+         CAST(relevance AS DOUBLE) AS relevance
+  FROM genome_scores_checked WHERE reject_reason IS NULL
+) TO '${curated}/genome_scores/' STORED AS PARQUET;
+
+COPY (
+  SELECT file, line, line_end, raw_line, reject_reason AS reason FROM genome_scores_checked WHERE reject_reason IS NOT NULL
+) TO '${curated}/_rejects/genome_scores/' STORED AS PARQUET;
 
 CREATE VIEW catalog AS
 SELECT title_key(title) AS key, TRY_CAST(release_year AS INT) AS year,
@@ -73,3 +192,65 @@ COPY (
   LEFT JOIN segments s ON m."movieId" = s."movieId"
   LEFT JOIN described d ON m."movieId" = d."movieId"
 ) TO '${curated}/movie_text/' STORED AS PARQUET;
+
+-- Every text that can say how a film feels (see the header).
+CREATE VIEW tmdb AS
+SELECT CAST(id AS BIGINT) AS id, title, TRY_CAST(substr(release_date, 1, 4) AS INT) AS year,
+       overview, tagline, json_names(coalesce(genres, '')) AS genres,
+       json_names(coalesce(keywords, '')) AS keywords
+FROM tmdb_checked WHERE reject_reason IS NULL;
+
+CREATE VIEW tmdb_keys AS
+SELECT title_key(title) AS key, year, min(id) AS id, count(*) AS candidates
+FROM tmdb GROUP BY title_key(title), year;
+
+CREATE VIEW tmdb_linked AS
+SELECT DISTINCT CAST(l."movieId" AS BIGINT) AS "movieId", t.id
+FROM links_checked l JOIN tmdb t ON TRY_CAST(l."tmdbId" AS BIGINT) = t.id
+WHERE l.reject_reason IS NULL;
+
+CREATE VIEW tmdb_match AS
+SELECT "movieId", id FROM tmdb_linked
+UNION ALL
+SELECT m."movieId", k.id
+FROM movies m JOIN tmdb_keys k ON title_key(m.title) = k.key AND m.year = k.year
+WHERE k.candidates = 1 AND m."movieId" NOT IN (SELECT "movieId" FROM tmdb_linked);
+
+CREATE VIEW tmdb_texts AS
+SELECT x."movieId", t.overview, t.tagline, t.keywords, t.genres
+FROM tmdb_match x JOIN tmdb t ON t.id = x.id;
+
+CREATE VIEW genome AS
+SELECT CAST(s."movieId" AS BIGINT) AS "movieId", g.tag, CAST(s.relevance AS DOUBLE) AS relevance
+FROM genome_scores_checked s
+JOIN genome_tags_checked g ON TRY_CAST(g."tagId" AS BIGINT) = TRY_CAST(s."tagId" AS BIGINT)
+WHERE s.reject_reason IS NULL AND g.reject_reason IS NULL
+  AND TRY_CAST(s.relevance AS DOUBLE) >= ${genome_min_relevance};
+
+CREATE VIEW evidence AS
+SELECT "movieId", 'title' AS source, title_clean AS text, 1.0 AS amount FROM movies
+UNION ALL
+SELECT "movieId", 'tag' AS source, lower(trim(tag)) AS text, CAST(count(DISTINCT "userId") AS DOUBLE) AS amount
+FROM tags GROUP BY "movieId", lower(trim(tag))
+UNION ALL
+SELECT "movieId", 'synopsis' AS source, description AS text, 1.0 AS amount FROM described
+UNION ALL
+SELECT "movieId", 'overview' AS source, overview AS text, 1.0 AS amount FROM tmdb_texts
+UNION ALL
+SELECT "movieId", 'tagline' AS source, tagline AS text, 1.0 AS amount FROM tmdb_texts
+UNION ALL
+SELECT "movieId", 'keyword' AS source, keyword AS text, 1.0 AS amount
+FROM (SELECT "movieId", unnest(keywords) AS keyword FROM tmdb_texts)
+UNION ALL
+SELECT "movieId", 'genome' AS source, tag AS text, relevance AS amount FROM genome
+UNION ALL
+SELECT "movieId", 'genres' AS source, array_to_string(genres, ' ') AS text, 1.0 AS amount
+FROM movies WHERE array_length(genres) > 0;
+
+COPY (
+  SELECT "movieId", source, text, round(max(amount), 6) AS amount
+  FROM evidence
+  WHERE text IS NOT NULL AND trim(text) <> '' AND text <> '(no genres listed)'
+  GROUP BY "movieId", source, text
+  ORDER BY "movieId", source, text
+) TO '${curated}/movie_evidence/' STORED AS PARQUET;

@@ -85,6 +85,25 @@ enum Command {
         #[command(flatten)]
         session: SessionArgs,
     },
+    /// How well the moods match labelled films and "how do you feel"
+    /// sentences (see README "Moods"): balanced accuracies, hit rate, the
+    /// emotional share of the clustering.
+    EvaluateMoods {
+        /// Storage root of a finished run.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// Labelled films (`movieId,title,tone`); default: the shipped list
+        /// of ml-latest-small films.
+        #[arg(long)]
+        films: Option<PathBuf>,
+        /// Labelled sentences (`sentence,valence,energy`); default: the
+        /// shipped list.
+        #[arg(long)]
+        sentences: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stage 11: check every output; exits non-zero when a check fails.
     Verify {
         /// Storage root.
@@ -276,6 +295,12 @@ async fn dispatch(command: Command) -> Result<()> {
             locked(&storage, "train-kmeans", train_kmeans(&root, &session, &options)).await
         }
         Command::Verify { root } => verify(&root).await,
+        Command::EvaluateMoods {
+            root,
+            films,
+            sentences,
+            json,
+        } => evaluate_moods(&root, films.as_ref(), sentences.as_ref(), json).await,
         Command::Submit {
             file,
             root,
@@ -482,6 +507,23 @@ async fn train_kmeans(root: &str, session: &SessionArgs, options: &PipelineOptio
         for m in &model.moods {
             println!("mood {}: {} ({} movies)", m.cluster, m.label, m.size);
         }
+    }
+    Ok(())
+}
+
+async fn evaluate_moods(root: &str, films: Option<&PathBuf>, sentences: Option<&PathBuf>, json: bool) -> Result<()> {
+    use moodflow_pipeline::evaluate::{evaluate_moods, FILMS_CSV, SENTENCES_CSV};
+    let read = |p: Option<&PathBuf>, default: &str| -> Result<String> {
+        p.map_or(Ok(default.to_string()), |p| {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+        })
+    };
+    let root = StorageRoot::parse(root)?;
+    let e = evaluate_moods(&root, &read(films, FILMS_CSV)?, &read(sentences, SENTENCES_CSV)?).await?;
+    if json {
+        println!("{}", e.to_json());
+    } else {
+        print!("{}", e.render());
     }
     Ok(())
 }

@@ -41,6 +41,11 @@ fn swatch(cluster: usize) -> Markup {
     html! { span.swatch style={ "background:" (svg::colour(cluster)) } aria-hidden="true" {} }
 }
 
+/// A signed number, or "any" when the request says nothing on that axis.
+fn fmt_opt_signed(v: Option<f64>) -> String {
+    v.map_or_else(|| "any".to_string(), |v| format!("{v:+.2}"))
+}
+
 /// Links separated by commas, or a dash when there is none.
 fn link_list(links: Vec<Markup>) -> Markup {
     html! {
@@ -53,7 +58,7 @@ fn mood_card(m: &MoodSummary) -> Markup {
     html! {
         li.card {
             h2 { (swatch(m.cluster)) (mood_link(&m.label, &m.slug)) }
-            p { span.tone { (m.tone) } " " span.muted { "sentiment " (format!("{:+.2}", m.sentiment)) " · " (group(m.size)) " movies" } }
+            p { span.tone { (m.tone) } " " span.muted { "valence " (format!("{:+.2}", m.valence)) " · energy " (format!("{:+.2}", m.energy)) " · " (group(m.size)) " movies" } }
             p { "Characteristic genres: " @if m.genres.is_empty() { "none stands out" } @else { (m.genres.join(", ")) } }
             p.muted { "For example: " (link_list(m.examples.iter().map(|e| movie_link(e.id, &e.title)).collect())) }
         }
@@ -152,7 +157,7 @@ pub async fn mood(State(state): State<AppState>, Path(name): Path<String>, RawQu
     let body = html! {
         h1 { (swatch(m.cluster)) (m.label) }
         p { span.tone { (m.tone) } " " span.muted {
-            "sentiment " (format!("{:+.2}", m.sentiment)) " · " (group(m.size)) " movies · characteristic genres: " (m.genres.join(", "))
+            "valence " (format!("{:+.2}", m.valence)) " · energy " (format!("{:+.2}", m.energy)) " · " (group(m.size)) " movies · characteristic genres: " (m.genres.join(", "))
         } }
         (playlist_form(&s, &p, &entry.slug))
         @if p.items.is_empty() {
@@ -219,6 +224,12 @@ pub async fn movie(State(state): State<AppState>, Path(raw): Path<String>, RawQu
                 (swatch(d.mood.cluster)) (mood_link(&d.mood.label, &d.mood.slug)) " "
                 span.muted { "(distance to its centre " (format!("{:.2}", d.distance)) ")" }
             }
+            dt { "Feels" } dd.position {
+                strong { (d.position.words) } " · valence " (format!("{:+.2}", d.position.valence))
+                " · energy " (format!("{:+.2}", d.position.energy))
+            }
+            dt { "How sure" } dd { (format!("{:.0}%", 100.0 * d.position.confidence)) ", " (d.position.confidence_words) }
+            dt { "Tone from" } dd { (d.position.source) }
             dt { "Sentiment (VADER)" } dd {
                 "compound " (format!("{:+.4}", sent.compound)) " · positive " (format!("{:.3}", sent.pos))
                 " · neutral " (format!("{:.3}", sent.neu)) " · negative " (format!("{:.3}", sent.neg))
@@ -258,11 +269,11 @@ pub async fn charts(State(state): State<AppState>, RawQuery(q): RawQuery) -> Pag
     let legend: Vec<(String, String)> = s.moods.iter().map(|m| (m.mood.label.clone(), m.slug.clone())).collect();
     let h = views::histograms(&s);
     let sentiment = svg::bars(
-        "sentiment",
-        "Histogram of movies by VADER compound",
-        &h.sentiment,
+        "valence",
+        "Histogram of movies by valence",
+        &h.valence,
         |b| format!("{:+.1} to {:+.1}", b.lo, b.hi),
-        "VADER compound",
+        "valence (dark to light)",
     );
     let years = svg::bars(
         "years",
@@ -280,7 +291,7 @@ pub async fn charts(State(state): State<AppState>, RawQuery(q): RawQuery) -> Pag
             (svg::legend(&legend))
         }
         div.grid2 {
-            figure { figcaption { "Movies by sentiment (VADER compound)" } (sentiment) }
+            figure { figcaption { "Movies by valence (-1 dark … +1 light)" } (sentiment) }
             figure { figcaption { "Movies by release decade (" (h.no_year) " without a year)" } (years) }
         }
     };
@@ -295,7 +306,8 @@ pub async fn feel_page(State(state): State<AppState>, RawQuery(q): RawQuery) -> 
         let body = html! {
             h1 { "How do you feel?" }
             p { "Say it in your own words (\"a rainy Sunday, I want something cosy and funny\"); \
-                VADER scores it and the nearest mood is suggested." }
+                it is placed by its feeling (dark or light, calm or intense) and what you ask for \
+                (\"cheer me up\", \"something scary\"), and the films nearest to it are suggested." }
             (feel_form(""))
         };
         return Ok(Html(page("How do you feel?", "/feel", body)));
@@ -306,15 +318,14 @@ pub async fn feel_page(State(state): State<AppState>, RawQuery(q): RawQuery) -> 
     let body = html! {
         h1 { "How do you feel?" }
         (feel_form(&text))
-        h2 { "You sound " (moodflow_ml::kmeans::model::tone(f.compound).to_lowercase()) }
-        p {
-            "VADER compound " (format!("{:+.4}", f.compound)) " (positive " (format!("{:.3}", f.pos))
-            ", neutral " (format!("{:.3}", f.neu)) ", negative " (format!("{:.3}", f.neg)) ")"
-            @if !f.genres.is_empty() { "; you mention " (f.genres.join(", ")) }
-            "."
+        h2.why { (f.why) }
+        p.muted {
+            @if f.intents.is_empty() { "Read from how you feel" } @else { "You asked for: " (f.intents.join(", ")) }
+            " · valence " (fmt_opt_signed(f.valence)) " · energy " (fmt_opt_signed(f.energy))
+            " · VADER compound " (format!("{:+.4}", f.compound)) "."
         }
-        p { "Try the mood " strong { (mood_link(&f.mood.label, &f.mood.slug)) } ":" }
-        ul { @for e in &f.mood.examples { li { (movie_link(e.id, &e.title)) } } }
+        ol.suggestions { @for e in &f.films { li { (movie_link(e.id, &e.title)) " " span.muted { "(" (e.mood) ")" } } } }
+        p { "The nearest mood: " strong { (mood_link(&f.mood.label, &f.mood.slug)) } }
         h2 { "Every mood, nearest first" }
         ol { @for c in &f.ranking { li { (mood_link(&c.label, &c.slug)) " " span.muted { "(distance " (format!("{:.2}", c.distance)) ")" } } } }
     };

@@ -45,6 +45,21 @@ pub struct SourceStats {
     pub stars: [u64; 10],
 }
 
+/// A film's place in the mood space, as stage 03 computed it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Position {
+    /// -1 dark .. +1 light.
+    pub valence: f64,
+    /// -1 calm .. +1 intense.
+    pub energy: f64,
+    /// Share of the valence that comes from the film's own texts.
+    pub confidence: f64,
+    /// Share of the energy that comes from the film's own texts.
+    pub energy_confidence: f64,
+    /// The source that weighs most (`synopsis`, `tag`...) or `prior`.
+    pub source: String,
+}
+
 /// One clustered movie.
 #[derive(Debug, Clone)]
 pub struct Movie {
@@ -70,6 +85,9 @@ pub struct Movie {
     pub neg: f64,
     /// VADER compound of the whole document at once.
     pub doc_compound: Option<f64>,
+    /// Where the film sits in the mood space: valence, energy, their
+    /// confidences and where the valence came from (stage 03).
+    pub position: Position,
     /// Mean MovieLens rating.
     pub rating_mean: Option<f64>,
     /// MovieLens ratings.
@@ -368,6 +386,7 @@ fn column_list<T>(
 const MOVIES_SQL: &str = r#"
 SELECT c."movieId" AS id, s.title, s.title_clean, CAST(s.year AS BIGINT) AS year, s.genres,
        s.compound, s.pos, s.neu, s.neg, s.doc_compound,
+       s.valence, s.energy, s.confidence, s.energy_confidence, s.tone_source,
        f.rating_mean, f.rating_count, f.features,
        c."cluster" AS cluster, c.mood, c.distance, c.x, c.y, DESCRIPTION
 FROM clustered_movies c
@@ -401,6 +420,11 @@ async fn read_movies(ctx: &SessionContext, with_text: bool) -> Result<Vec<Movie>
         let neu = column_f64(&b, "neu")?;
         let neg = column_f64(&b, "neg")?;
         let doc = column_f64(&b, "doc_compound")?;
+        let valence = column_f64(&b, "valence")?;
+        let energy = column_f64(&b, "energy")?;
+        let confidence = column_f64(&b, "confidence")?;
+        let energy_confidence = column_f64(&b, "energy_confidence")?;
+        let tone_source = column_str(&b, "tone_source")?;
         let rmean = column_f64(&b, "rating_mean")?;
         let rcount = column_i64(&b, "rating_count")?;
         let features = column_list(&b, "features", DataType::Float64, |a| {
@@ -434,6 +458,13 @@ async fn read_movies(ctx: &SessionContext, with_text: bool) -> Result<Vec<Movie>
                 neu: neu[i].unwrap_or(0.0),
                 neg: neg[i].unwrap_or(0.0),
                 doc_compound: doc[i],
+                position: Position {
+                    valence: valence[i].unwrap_or(0.0),
+                    energy: energy[i].unwrap_or(0.0),
+                    confidence: confidence[i].unwrap_or(0.0),
+                    energy_confidence: energy_confidence[i].unwrap_or(0.0),
+                    source: tone_source[i].clone().unwrap_or_else(|| "prior".into()),
+                },
                 rating_mean: rmean[i],
                 rating_count: rcount[i].map_or(0, |n| u64::try_from(n).unwrap_or(0)),
                 score: 0.0,

@@ -17,10 +17,12 @@ pub struct MoodSummary {
     pub label: String,
     /// URL name.
     pub slug: String,
-    /// Dark, Neutral, Positive or Inspirational.
+    /// The feeling of its centre ("Dark & Tense").
     pub tone: String,
-    /// The centroid's sentiment (VADER compound).
-    pub sentiment: f64,
+    /// The centre's valence (-1 dark .. +1 light).
+    pub valence: f64,
+    /// The centre's energy (-1 calm .. +1 intense).
+    pub energy: f64,
     /// Characteristic genres.
     pub genres: Vec<String>,
     /// Movies in the mood.
@@ -76,7 +78,8 @@ pub fn mood_summary(s: &Snapshot, e: &MoodEntry) -> MoodSummary {
         label: e.mood.label.clone(),
         slug: e.slug.clone(),
         tone: e.mood.tone.clone(),
-        sentiment: e.mood.sentiment,
+        valence: e.mood.valence,
+        energy: e.mood.energy,
         genres: e.mood.genres.clone(),
         size: e.mood.size,
         examples,
@@ -273,6 +276,77 @@ pub struct Sentiment {
     pub doc_compound: Option<f64>,
 }
 
+/// A film's place in the mood space, in numbers and in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionView {
+    /// -1 dark .. +1 light.
+    pub valence: f64,
+    /// -1 calm .. +1 intense.
+    pub energy: f64,
+    /// Share of the valence from the film's own texts (0..1).
+    pub confidence: f64,
+    /// "dark, calm", as the mood labels say it.
+    pub words: String,
+    /// "sure", "fairly sure", "a guess".
+    pub confidence_words: String,
+    /// Where the tone came from: genome, tag, synopsis, overview...
+    pub source: String,
+}
+
+/// How sure a confidence is, in words.
+pub fn confidence_words(c: f64) -> &'static str {
+    if c >= 0.75 {
+        "sure: its own texts say so"
+    } else if c >= 0.5 {
+        "fairly sure"
+    } else if c >= 0.25 {
+        "unsure: little text, mostly its genres and neighbours"
+    } else {
+        "a guess from its genres and rating neighbours"
+    }
+}
+
+/// A film's position in words, against the catalogue's spread.
+pub fn position_view(s: &Snapshot, m: &Movie) -> PositionView {
+    let scale = |name: &str| {
+        s.model
+            .features
+            .iter()
+            .find(|f| f.name == name)
+            .cloned()
+            .unwrap_or_else(|| moodflow_ml::kmeans::model::Scaling::flat(name))
+    };
+    let (v, e) = (scale("valence"), scale("energy"));
+    let p = &m.position;
+    let valence =
+        ["dark", "neither dark nor light", "light"][(moodflow_ml::moods::valence_side(p.valence, &v) + 1) as usize];
+    let energy =
+        ["calm", "neither calm nor intense", "intense"][(moodflow_ml::moods::energy_side(p.energy, &e) + 1) as usize];
+    PositionView {
+        valence: p.valence,
+        energy: p.energy,
+        confidence: p.confidence,
+        words: format!("{valence}, {energy}"),
+        confidence_words: confidence_words(p.confidence).to_string(),
+        source: source_words(&p.source).to_string(),
+    }
+}
+
+/// A stage 03 `tone_source` as a reader says it.
+pub fn source_words(source: &str) -> &str {
+    match source {
+        "genome" => "the Tag Genome's mood tags",
+        "tag" => "what people tagged it",
+        "synopsis" => "the catalogue synopsis",
+        "overview" => "its TMDB overview",
+        "tagline" => "its tagline",
+        "keyword" => "its TMDB keywords",
+        "title" => "its title",
+        "prior" => "the prior: its genres and the films its fans like",
+        other => other,
+    }
+}
+
 /// Ratings of one source.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceView {
@@ -317,6 +391,8 @@ pub struct MovieDetail {
     pub distance: f64,
     /// VADER scores.
     pub sentiment: Sentiment,
+    /// Its place in the mood space, in numbers and words.
+    pub position: PositionView,
     /// Tags, most used first.
     pub tags: Vec<String>,
     /// Catalogue synopsis.
@@ -348,6 +424,7 @@ pub fn movie_detail(s: &Snapshot, m: &Movie) -> MovieDetail {
             neg: m.neg,
             doc_compound: m.doc_compound,
         },
+        position: position_view(s, m),
         tags: m.tags.clone(),
         description: m.description.clone(),
         ratings: m.sources.iter().map(SourceView::of).collect(),
@@ -498,7 +575,7 @@ pub fn histogram(values: impl Iterator<Item = f64>, lo: f64, hi: f64, bins: usiz
 #[derive(Debug, Clone, Serialize)]
 pub struct Histograms {
     /// Movies by VADER compound, 20 bins over -1..1.
-    pub sentiment: Vec<Bin>,
+    pub valence: Vec<Bin>,
     /// Movies by release year, by decade.
     pub release_year: Vec<Bin>,
     /// Movies without a release year.
@@ -512,7 +589,7 @@ pub fn histograms(s: &Snapshot) -> Histograms {
     let last = years.iter().max().map_or(2020, |y| y.div_euclid(10) * 10 + 10);
     let decades = usize::try_from((last - first) / 10).unwrap_or(1).max(1);
     Histograms {
-        sentiment: histogram(s.movies.iter().map(|m| m.compound), -1.0, 1.0, 20),
+        valence: histogram(s.movies.iter().map(|m| m.position.valence), -1.0, 1.0, 20),
         release_year: histogram(
             years.iter().map(|&y| f64::from(y)),
             f64::from(first),

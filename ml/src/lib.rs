@@ -3,6 +3,9 @@
 //!
 //! - [`kmeans`]: k-means over `nf_features` (seeding on a sample, one
 //!   Ballista job per Lloyd pass, silhouette for every k, mood labels,
-//!   `model.json`): stage 05.
+//!   `model.json`): stage 05;
+//! - [`moods`]: the mood space (valence and energy), the feelings of its
+//!   regions, the choice of k, and "How do you feel?" mapped into it.
 
 pub mod kmeans;
+pub mod moods;

@@ -1,7 +1,7 @@
 //! moodflow's pipeline: SQL job files and their checks (declared
 //! variables, confined writes), the stages in order with staging and
-//! atomic commit, the ingest ledger, the run lock, `verify`, the data
-//! generator, result formatting and the benchmarks. The CLI, the dashboard
+//! atomic commit, the ingest ledger, the run lock, `verify`, the mood
+//! evaluation, the data generator, result formatting and the benchmarks. The CLI, the dashboard
 //! and the tests use it; it runs on any [`moodflow_engine::Cluster`] and
 //! links no Ballista role.
 
@@ -9,6 +9,7 @@ pub mod bench;
 pub mod catalog;
 pub mod census;
 pub mod commit;
+pub mod evaluate;
 pub mod generate;
 pub mod job;
 pub mod ledger;

@@ -416,4 +416,31 @@ fn check_model(report: &mut Report, m: &Model) {
         labels.len() == m.moods.len(),
         labels.iter().copied().collect::<Vec<_>>().join(" | "),
     );
+    let (ok, detail) = moods_differ(m);
+    report.push("moods differ in feeling", ok, detail);
+}
+
+/// Whether the moods are moods: more than one feeling among their labels,
+/// and mood centres whose valences spread over at least half a standard
+/// deviation of the films' valences (closer than that, two "different"
+/// moods are nearer to each other than a typical film is to the average).
+pub fn moods_differ(m: &Model) -> (bool, String) {
+    let tones: BTreeSet<&str> = m.moods.iter().map(|x| x.tone.as_str()).collect();
+    let Some(v) = m.features.iter().find(|f| f.name == "valence") else {
+        return (false, "model.json has no valence feature".into());
+    };
+    let (lo, hi) = m.moods.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x.valence), hi.max(x.valence))
+    });
+    let spread = hi - lo;
+    let ok = tones.len() > 1 && spread >= 0.5 * v.std && v.std > 0.0;
+    (
+        ok,
+        format!(
+            "{} feelings ({}); mood valences spread {spread:.3} (needs >= {:.3}, half the films' std)",
+            tones.len(),
+            tones.iter().copied().collect::<Vec<_>>().join(", "),
+            0.5 * v.std
+        ),
+    )
 }

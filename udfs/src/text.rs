@@ -268,6 +268,43 @@ text_udf!(
     "title_alt_keys('Léon: The Professional (a.k.a. The Professional) (Léon) (1994)')"
 );
 
+/// The `name` of each object of a JSON list, as TMDB writes its genres and
+/// keywords (`[{"id": 1463, "name": "culture clash"}, ...]`); `None` when
+/// the text is not such a list (an empty text is an empty list).
+pub fn json_names(text: &str) -> Option<Vec<String>> {
+    if text.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    let items: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
+    items
+        .iter()
+        .map(|item| item.get("name")?.as_str().map(str::to_string))
+        .collect()
+}
+
+text_udf!(
+    JsonNames,
+    "json_names",
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+    |a: &StringArray| {
+        let mut out = ListBuilder::new(StringBuilder::new());
+        for text in a.iter() {
+            match text.and_then(json_names) {
+                Some(names) => {
+                    for name in names {
+                        out.values().append_value(name);
+                    }
+                    out.append(true);
+                }
+                None => out.append(false),
+            }
+        }
+        Ok(Arc::new(out.finish()) as ArrayRef)
+    },
+    "The names of a JSON list of objects (TMDB's genres and keywords); null when the text is not one.",
+    "json_names('[{\"id\": 1, \"name\": \"dark\"}]')"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +328,20 @@ mod tests {
         assert_eq!(split_title_year("Nineteen (19)"), ("Nineteen (19)", None));
         assert_eq!(split_title_year(""), ("", None));
         assert_eq!(split_title_year("(1999)"), ("", Some(1999)));
+    }
+
+    #[test]
+    fn json_name_lists() {
+        let tmdb = r#"[{"id": 1463, "name": "culture clash"}, {"id": 2964, "name": "future"}]"#;
+        assert_eq!(
+            json_names(tmdb),
+            Some(vec!["culture clash".to_string(), "future".to_string()])
+        );
+        assert_eq!(json_names("[]"), Some(vec![]));
+        assert_eq!(json_names(""), Some(vec![]));
+        assert_eq!(json_names("[{\"id\": 1}]"), None);
+        assert_eq!(json_names("[{\"name\": \"x\"}"), None);
+        assert_eq!(json_names("not json"), None);
     }
 
     #[test]

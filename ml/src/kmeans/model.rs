@@ -3,12 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The features of `nf_features.features`, in order (stage 04 writes them so).
+/// The features of `nf_features.features`, in order (stage 04 writes them
+/// so): the two emotional axes first, then the genres.
 pub const FEATURE_NAMES: &[&str] = &[
-    "sentiment",
-    "release_year",
-    "rating_mean",
-    "rating_log_count",
+    "valence",
+    "energy",
     "genre_action",
     "genre_adventure",
     "genre_animation",
@@ -56,7 +55,7 @@ pub fn genre_display(feature: &str) -> Option<&'static str> {
     NAMES.iter().find(|(f, _)| *f == feature).map(|(_, d)| *d)
 }
 
-/// How a feature was standardised: `(raw - mean) / std`.
+/// How a feature was standardised and weighted: `weight * (raw - mean) / std`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scaling {
     /// Feature name.
@@ -65,12 +64,33 @@ pub struct Scaling {
     pub mean: f64,
     /// Population standard deviation of the raw column (0: constant).
     pub std: f64,
+    /// Stage 04's weight of the feature (`mood_weight_*`), measured as the
+    /// standard deviation of its standardised column.
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Scaling {
-    /// A standardised value back in raw units.
+    /// A feature-space value back in raw units.
     pub fn unscale(&self, z: f64) -> f64 {
-        z * self.std + self.mean
+        if self.weight > 0.0 {
+            z / self.weight * self.std + self.mean
+        } else {
+            self.mean
+        }
+    }
+
+    /// A raw value in feature-space units.
+    pub fn scale(&self, raw: f64) -> f64 {
+        if self.std > 0.0 {
+            self.weight * (raw - self.mean) / self.std
+        } else {
+            0.0
+        }
     }
 }
 
@@ -96,12 +116,15 @@ pub struct KSummary {
 pub struct Mood {
     /// Cluster number.
     pub cluster: usize,
-    /// Human-readable, unique label ("Dark Horror & Thriller").
+    /// Human-readable, unique label ("Dark & Tense: Horror & Thriller").
     pub label: String,
-    /// Dark, Neutral, Positive or Inspirational.
+    /// The feeling of the centroid's position ("Dark & Tense"); see
+    /// [`crate::moods::tone`].
     pub tone: String,
-    /// The centroid's sentiment in VADER compound units.
-    pub sentiment: f64,
+    /// The centroid's valence (-1 dark .. +1 light).
+    pub valence: f64,
+    /// The centroid's energy (-1 calm .. +1 intense).
+    pub energy: f64,
     /// Most characteristic genres, most characteristic first.
     pub genres: Vec<String>,
     /// Movies in the cluster.
@@ -134,6 +157,9 @@ impl Projection {
 pub struct Model {
     /// Chosen number of clusters.
     pub k: usize,
+    /// How k was chosen (see [`crate::moods::choose_k`]).
+    #[serde(default)]
+    pub selection: String,
     /// The k range searched, inclusive.
     pub k_range: [usize; 2],
     /// Seed of the seeding.
@@ -174,29 +200,19 @@ impl Model {
     }
 }
 
-/// The tone of a sentiment, with the original system's thresholds.
-pub fn tone(sentiment: f64) -> &'static str {
-    if sentiment <= -0.35 {
-        "Dark"
-    } else if sentiment < 0.15 {
-        "Neutral"
-    } else if sentiment < 0.45 {
-        "Positive"
-    } else {
-        "Inspirational"
-    }
-}
-
-/// Labels every centroid: its tone, then its most characteristic genres
-/// (highest share relative to the whole catalogue among genres that at
-/// least a quarter of its movies have). Labels are made unique by adding
-/// genres, then a number.
+/// Labels every centroid: the feeling of its valence and energy (see
+/// [`crate::moods::tone`]), then its most characteristic genres (highest
+/// share relative to the whole catalogue among genres that at least a
+/// quarter of its movies have): "Dark & Tense: Horror & Thriller". Labels
+/// are made unique by adding genres, then a number.
 pub fn label_moods(centroids: &[Vec<f64>], sizes: &[u64], features: &[Scaling]) -> Vec<Mood> {
-    let sentiment_at = features.iter().position(|f| f.name == "sentiment");
+    let at = |name: &str| features.iter().position(|f| f.name == name);
+    let axis = |c: &[f64], name: &str| at(name).map(|i| (features[i].unscale(c[i]), features[i].clone()));
     let mut moods: Vec<Mood> = Vec::new();
     let mut ranked_genres: Vec<Vec<String>> = Vec::new();
     for (cluster, c) in centroids.iter().enumerate() {
-        let sentiment = sentiment_at.map_or(0.0, |i| features[i].unscale(c[i]));
+        let (valence, v_scale) = axis(c, "valence").unwrap_or((0.0, Scaling::flat("valence")));
+        let (energy, e_scale) = axis(c, "energy").unwrap_or((0.0, Scaling::flat("energy")));
         let mut genres: Vec<(f64, f64, &str)> = features
             .iter()
             .enumerate()
@@ -213,12 +229,13 @@ pub fn label_moods(centroids: &[Vec<f64>], sizes: &[u64], features: &[Scaling]) 
             b_ok.cmp(&a_ok).then(b.0.total_cmp(&a.0)).then(b.1.total_cmp(&a.1))
         });
         let ranked: Vec<String> = genres.iter().map(|g| g.2.to_string()).collect();
-        let tone = tone(sentiment);
+        let tone = crate::moods::tone(valence, &v_scale, energy, &e_scale);
         moods.push(Mood {
             cluster,
             label: String::new(),
             tone: tone.to_string(),
-            sentiment,
+            valence,
+            energy,
             genres: ranked.iter().take(2).cloned().collect(),
             size: sizes.get(cluster).copied().unwrap_or(0),
         });
@@ -231,7 +248,7 @@ pub fn label_moods(centroids: &[Vec<f64>], sizes: &[u64], features: &[Scaling]) 
             let label = if take == 0 {
                 m.tone.clone()
             } else {
-                format!("{} {}", m.tone, ranked[..take].join(" & "))
+                format!("{}: {}", m.tone, ranked[..take].join(" & "))
             };
             if !used.contains(&label) || take >= ranked.len().min(4) {
                 let mut unique = label.clone();
@@ -249,6 +266,18 @@ pub fn label_moods(centroids: &[Vec<f64>], sizes: &[u64], features: &[Scaling]) 
         }
     }
     moods
+}
+
+impl Scaling {
+    /// A feature that is constant 0 (a model without that axis).
+    pub fn flat(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            mean: 0.0,
+            std: 0.0,
+            weight: 1.0,
+        }
+    }
 }
 
 /// The first two principal components of `points`, by power iteration on
@@ -325,33 +354,45 @@ mod tests {
             name: name.into(),
             mean,
             std,
+            weight: 1.0,
         }
     }
 
     #[test]
-    fn tones_follow_the_original_thresholds() {
-        assert_eq!(tone(-0.35), "Dark");
-        assert_eq!(tone(-0.34), "Neutral");
-        assert_eq!(tone(0.15), "Positive");
-        assert_eq!(tone(0.45), "Inspirational");
+    fn weighted_scaling_round_trips() {
+        let s = Scaling {
+            name: "valence".into(),
+            mean: 0.1,
+            std: 0.2,
+            weight: 2.0,
+        };
+        assert!((s.scale(0.3) - 2.0).abs() < 1e-12);
+        assert!((s.unscale(s.scale(-0.45)) + 0.45).abs() < 1e-12);
     }
 
     #[test]
-    fn labels_are_unique_and_name_characteristic_genres() {
+    fn labels_are_unique_and_name_feeling_then_genres() {
         let features = vec![
-            scaling("sentiment", 0.0, 0.5),
+            scaling("valence", 0.0, 0.5),
+            scaling("energy", 0.0, 0.5),
             scaling("genre_horror", 0.1, 0.3),
             scaling("genre_thriller", 0.2, 0.4),
             scaling("genre_comedy", 0.4, 0.49),
         ];
-        // Raw: sentiment -0.5, horror 0.7, thriller 0.6, comedy 0.1 (twice).
-        let dark = vec![-1.0, 2.0, 1.0, -0.6122];
-        let moods = label_moods(&[dark.clone(), dark, vec![1.0, -0.3, -0.5, 1.2]], &[5, 3, 9], &features);
-        assert_eq!(moods[0].label, "Dark Horror & Thriller");
+        // Raw: valence -0.5, energy +0.5, horror 0.7, thriller 0.6, comedy 0.1 (twice).
+        let dark = vec![-1.0, 1.0, 2.0, 1.0, -0.6122];
+        let light = vec![1.0, -1.0, -0.3, -0.5, 1.2];
+        let moods = label_moods(&[dark.clone(), dark, light], &[5, 3, 9], &features);
+        assert_eq!(moods[0].label, "Dark & Tense: Horror & Thriller");
         assert_eq!(moods[0].genres, vec!["Horror", "Thriller"]);
-        assert_eq!(moods[1].label, "Dark Horror & Thriller & Comedy");
-        assert_eq!(moods[2].tone, "Inspirational");
-        assert!(moods[2].label.starts_with("Inspirational Comedy"));
+        assert!((moods[0].valence + 0.5).abs() < 1e-12 && (moods[0].energy - 0.5).abs() < 1e-12);
+        assert_eq!(moods[1].label, "Dark & Tense: Horror & Thriller & Comedy");
+        assert_eq!(moods[2].tone, "Warm & Gentle");
+        assert!(
+            moods[2].label.starts_with("Warm & Gentle: Comedy"),
+            "{}",
+            moods[2].label
+        );
         assert_eq!(moods[2].size, 9);
     }
 

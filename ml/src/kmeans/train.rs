@@ -36,6 +36,9 @@ pub struct FeatureTable {
     pub points: Vec<Vec<f64>>,
     /// How each feature was standardised.
     pub scaling: Vec<Scaling>,
+    /// Each movie's position in the mood space and its confidence:
+    /// (valence, energy, confidence), raw units.
+    pub positions: Vec<(f64, f64, f64)>,
 }
 
 fn exec_err(msg: String) -> DataFusionError {
@@ -60,7 +63,14 @@ pub async fn load_features(ctx: &SessionContext, root: &StorageRoot) -> Result<F
         .collect();
     let stat_batches = df.clone().aggregate(vec![], stats)?.collect().await?;
     let rows = df
-        .select(vec![col("\"movieId\""), col("title"), col("features")])?
+        .select(vec![
+            col("\"movieId\""),
+            col("title"),
+            col("features"),
+            col("valence"),
+            col("energy"),
+            col("confidence"),
+        ])?
         .sort(vec![col("\"movieId\"").sort(true, false)])?
         .collect()
         .await?;
@@ -76,6 +86,7 @@ pub async fn load_features(ctx: &SessionContext, root: &StorageRoot) -> Result<F
                 name: (*name).to_string(),
                 mean: value(2 * i).unwrap_or(0.0),
                 std: value(2 * i + 1).unwrap_or(0.0),
+                weight: 1.0,
             });
         }
     }
@@ -84,6 +95,12 @@ pub async fn load_features(ctx: &SessionContext, root: &StorageRoot) -> Result<F
         let ids = ids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
         let titles = cast(batch.column(1), &DataType::Utf8)?;
         let titles = titles.as_string::<i32>();
+        let position: Vec<Float64Array> = (3..6)
+            .map(|c| {
+                let a = cast(batch.column(c), &DataType::Float64)?;
+                Ok(a.as_primitive::<Float64Type>().clone())
+            })
+            .collect::<Result<_>>()?;
         let features = batch
             .column(2)
             .as_list_opt::<i32>()
@@ -107,6 +124,20 @@ pub async fn load_features(ctx: &SessionContext, root: &StorageRoot) -> Result<F
             table.ids.push(ids.value(r));
             table.titles.push(titles.value(r).to_string());
             table.points.push(v.values().to_vec());
+            let at = |c: usize| (!position[c].is_null(r)).then(|| position[c].value(r));
+            table
+                .positions
+                .push((at(0).unwrap_or(0.0), at(1).unwrap_or(0.0), at(2).unwrap_or(0.0)));
+        }
+    }
+    // Stage 04 weighs each standardised feature (`mood_weight_*`); the
+    // weight is the spread of its column in feature space.
+    let n = table.points.len().max(1) as f64;
+    for (i, scaling) in table.scaling.iter_mut().enumerate() {
+        let mean = table.points.iter().map(|p| p[i]).sum::<f64>() / n;
+        let var = table.points.iter().map(|p| (p[i] - mean).powi(2)).sum::<f64>() / n;
+        if scaling.std > 0.0 {
+            scaling.weight = (var.sqrt() * 1e9).round() / 1e9;
         }
     }
     Ok(table)
@@ -182,7 +213,8 @@ pub async fn compact_scan(files: &[String]) -> Result<Arc<dyn ExecutionPlan>> {
 pub struct Trained {
     /// The model for `model.json`.
     pub model: Model,
-    /// `clustered_movies`: movieId, title, cluster, mood, distance, x, y.
+    /// `clustered_movies`: movieId, title, cluster, mood, valence, energy,
+    /// confidence, distance, x, y.
     pub clustered: RecordBatch,
 }
 
@@ -193,6 +225,9 @@ pub fn clustered_schema() -> SchemaRef {
         Field::new("title", DataType::Utf8, false),
         Field::new("cluster", DataType::Int32, false),
         Field::new("mood", DataType::Utf8, false),
+        Field::new("valence", DataType::Float64, false),
+        Field::new("energy", DataType::Float64, false),
+        Field::new("confidence", DataType::Float64, false),
         Field::new("distance", DataType::Float64, false),
         Field::new("x", DataType::Float64, false),
         Field::new("y", DataType::Float64, false),
@@ -221,10 +256,21 @@ pub async fn train(
     let files = write_compact_copy(&reader, root, work_rel, &table, partitions).await?;
     let passes = Passes::new(cluster, compact_scan(&files).await?, "movieId", "features");
     let seed_sample = sample(&table.points, params.sample_size, params.seed);
-    let (fits, best) = passes.select(&seed_sample, params).await?;
+    let (fits, _) = passes.select(&seed_sample, params).await?;
+    let labelled: Vec<(usize, f64, Vec<crate::kmeans::model::Mood>)> = fits
+        .iter()
+        .map(|f| {
+            (
+                f.k,
+                f.silhouette,
+                label_moods(&f.centroids.rows(), &f.sizes, &table.scaling),
+            )
+        })
+        .collect();
+    let (best, selection) = crate::moods::choose_k(&labelled);
     let chosen = &fits[best];
     let centroids = chosen.centroids.rows();
-    let moods = label_moods(&centroids, &chosen.sizes, &table.scaling);
+    let moods = labelled[best].2.clone();
     let projection = principal_components(&table.points);
 
     let mut cluster_col = Vec::with_capacity(table.ids.len());
@@ -245,6 +291,9 @@ pub async fn train(
         Arc::new(StringArray::from(table.titles.clone())),
         Arc::new(Int32Array::from(cluster_col)),
         Arc::new(StringArray::from(mood_col)),
+        Arc::new(Float64Array::from_iter_values(table.positions.iter().map(|p| p.0))),
+        Arc::new(Float64Array::from_iter_values(table.positions.iter().map(|p| p.1))),
+        Arc::new(Float64Array::from_iter_values(table.positions.iter().map(|p| p.2))),
         Arc::new(Float64Array::from(distance)),
         Arc::new(Float64Array::from(xs)),
         Arc::new(Float64Array::from(ys)),
@@ -252,6 +301,7 @@ pub async fn train(
     let clustered = RecordBatch::try_new(clustered_schema(), columns)?;
     let model = Model {
         k: chosen.k,
+        selection,
         k_range: [params.k_min, params.k_max],
         seed: params.seed,
         max_iter: params.max_iter,

@@ -4,8 +4,12 @@
 //! titles without a year, a year range, `(no genres listed)`, non-ASCII),
 //! `raw/netflix_prize/` (Latin-1 `movie_titles.csv` with unquoted commas and
 //! `NULL` years; `combined_data_*.txt` blocks) and `raw/catalog/` (the
-//! `netflix_titles.csv` layout with synopses). A few corrupt rows of each
-//! kind are added on purpose so the rejects path is always exercised.
+//! `netflix_titles.csv` layout with synopses, and `tmdb_5000_movies.csv` in
+//! the Kaggle TMDB 5000 layout with overviews, taglines and keyword lists,
+//! joined through `links.csv`'s tmdbId), and a Tag Genome
+//! (`genome-tags.csv`, `genome-scores.csv`) for part of the films. A few
+//! corrupt rows of each kind are added on purpose so the rejects path is
+//! always exercised.
 //!
 //! Films belong to mood archetypes ([`vocab::ARCHETYPES`]) whose genres,
 //! tags, title words and synopses share a tone; the pipeline should find
@@ -54,6 +58,10 @@ pub struct GenerateSummary {
     pub netflix_ratings: u64,
     /// Catalogue rows.
     pub catalog_rows: u64,
+    /// Valid TMDB rows.
+    pub tmdb_rows: u64,
+    /// Valid genome-scores rows.
+    pub genome_scores: u64,
     /// Corrupt lines written on purpose, all files together.
     pub corrupt_lines: u64,
 }
@@ -94,7 +102,7 @@ pub fn generate(root: &Path, opts: GenerateOptions) -> Result<GenerateSummary, G
         })?;
     }
     summary.corrupt_lines += write_movies(&ml.join("movies.csv"), &movies)?;
-    write_links(&ml.join("links.csv"), &movies, &mut rng)?;
+    let tmdb_ids = write_links(&ml.join("links.csv"), &movies, &mut rng)?;
     let (ratings, corrupt) = write_ratings(&ml.join("ratings.csv"), &movies, opts.ratings, &mut rng)?;
     summary.ratings = ratings;
     summary.corrupt_lines += corrupt;
@@ -107,6 +115,12 @@ pub fn generate(root: &Path, opts: GenerateOptions) -> Result<GenerateSummary, G
     summary.netflix_ratings = nf_ratings;
     summary.corrupt_lines += corrupt;
     summary.catalog_rows = write_catalog(&cat.join("netflix_titles.csv"), &movies, &mut rng)?;
+    let (tmdb, corrupt) = write_tmdb(&cat.join("tmdb_5000_movies.csv"), &movies, &tmdb_ids, &mut rng)?;
+    summary.tmdb_rows = tmdb;
+    summary.corrupt_lines += corrupt;
+    let (genome, corrupt) = write_genome(&ml, &movies, &mut rng)?;
+    summary.genome_scores = genome;
+    summary.corrupt_lines += corrupt;
     Ok(summary)
 }
 
@@ -255,19 +269,143 @@ fn write_movies(path: &Path, movies: &[Movie]) -> Result<u64, GenerateError> {
     Ok(2)
 }
 
-fn write_links(path: &Path, movies: &[Movie], rng: &mut Rng) -> Result<(), GenerateError> {
+/// Writes links.csv and returns each movie's TMDB id (unique; `None` for
+/// the few without one, as in the real file).
+fn write_links(path: &Path, movies: &[Movie], rng: &mut Rng) -> Result<Vec<Option<u64>>, GenerateError> {
     let mut out = Out::create(path)?;
     out.line("movieId,imdbId,tmdbId", true)?;
-    for m in movies {
+    let mut ids = Vec::with_capacity(movies.len());
+    for (k, m) in movies.iter().enumerate() {
         let imdb = 100_000 + rng.below(9_000_000);
-        let tmdb = if rng.chance(0.01) {
-            String::new()
-        } else {
-            (1 + rng.below(500_000)).to_string()
-        };
-        out.line(&format!("{},{imdb:07},{tmdb}", m.id), true)?;
+        // Unique ids: the rank spreads them, the draw makes them irregular.
+        let tmdb = (!rng.chance(0.01)).then(|| 1 + k as u64 * 8 + rng.below(8));
+        out.line(
+            &format!("{},{imdb:07},{}", m.id, tmdb.map_or(String::new(), |t| t.to_string())),
+            true,
+        )?;
+        ids.push(tmdb);
     }
-    out.finish()
+    out.finish()?;
+    Ok(ids)
+}
+
+/// A JSON list of `{"id", "name"}` objects, as TMDB writes genres and keywords.
+fn json_names(names: &[&str], first_id: u64) -> String {
+    let items: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| serde_json::json!({"id": first_id + i as u64, "name": n}))
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
+/// `tmdb_5000_movies.csv` for about half of the films (the Kaggle layout),
+/// with an overview, a tagline and keywords in the film's tone, plus one row
+/// whose keywords are not JSON. Returns (valid rows, corrupt rows).
+fn write_tmdb(
+    path: &Path,
+    movies: &[Movie],
+    tmdb_ids: &[Option<u64>],
+    rng: &mut Rng,
+) -> Result<(u64, u64), GenerateError> {
+    let mut out = Out::create(path)?;
+    out.line(
+        "budget,genres,homepage,id,keywords,original_language,original_title,overview,popularity,\
+         production_companies,production_countries,release_date,revenue,runtime,spoken_languages,status,\
+         tagline,title,vote_average,vote_count",
+        false,
+    )?;
+    let mut rows = 0u64;
+    for (m, id) in movies.iter().zip(tmdb_ids) {
+        let Some(id) = id else { continue };
+        if !rng.chance(0.5) {
+            continue;
+        }
+        let a = &ARCHETYPES[m.archetype];
+        let mut keywords: Vec<&str> = (0..3).map(|_| *rng.pick(a.tags)).collect();
+        keywords.push(*rng.pick(NEUTRAL_TAGS));
+        keywords.sort_unstable();
+        keywords.dedup();
+        let genres: Vec<&str> = m
+            .genres
+            .iter()
+            .map(|g| if *g == "Sci-Fi" { "Science Fiction" } else { g })
+            .collect();
+        let overview = format!("{} {}.", rng.pick(a.subjects), rng.pick(a.predicates));
+        let tagline = format!(
+            "{} {}.",
+            rng.pick(a.title_words),
+            rng.pick(a.predicates).split(' ').next().unwrap_or("")
+        );
+        let date = m.year.map_or(String::new(), |y| {
+            format!("{y}-0{}-1{}", 1 + rng.below(9), rng.below(10))
+        });
+        let fields = [
+            (1_000_000 * rng.below(100)).to_string(),
+            json_names(&genres, 10),
+            String::new(),
+            id.to_string(),
+            json_names(&keywords, 1000),
+            "en".to_string(),
+            m.name.clone(),
+            overview,
+            format!("{:.6}", rng.next_f64() * 100.0),
+            "[]".to_string(),
+            "[]".to_string(),
+            date,
+            "0".to_string(),
+            (80 + rng.below(70)).to_string(),
+            "[]".to_string(),
+            "Released".to_string(),
+            tagline,
+            m.name.clone(),
+            format!("{:.1}", 4.0 + rng.next_f64() * 5.0),
+            rng.below(5000).to_string(),
+        ];
+        out.line(&csv_line(&fields), false)?;
+        rows += 1;
+    }
+    out.line("0,[],,999999999,\"[{\"\"id\"\": 1, \"\"name\"\": \",en,Broken,,0,[],[],2000-01-01,0,90,[],Released,,Broken,5.0,1", false)?;
+    out.finish()?;
+    Ok((rows, 1))
+}
+
+/// A Tag Genome for about 40% of the films: every tag of every archetype
+/// and the tone-free tags, with a high relevance for the film's own tone's
+/// tags and a low one otherwise, plus one score that is not a number.
+/// Returns (valid score rows, corrupt rows).
+fn write_genome(dir: &Path, movies: &[Movie], rng: &mut Rng) -> Result<(u64, u64), GenerateError> {
+    let mut tags: Vec<&str> = ARCHETYPES.iter().flat_map(|a| a.tags.iter().copied()).collect();
+    tags.extend(NEUTRAL_TAGS);
+    tags.sort_unstable();
+    tags.dedup();
+    let mut out = Out::create(&dir.join("genome-tags.csv"))?;
+    out.line("tagId,tag", false)?;
+    for (i, t) in tags.iter().enumerate() {
+        out.line(&csv_line(&[(i + 1).to_string(), (*t).to_string()]), false)?;
+    }
+    out.finish()?;
+    let mut out = Out::create(&dir.join("genome-scores.csv"))?;
+    out.line("movieId,tagId,relevance", false)?;
+    let mut rows = 0u64;
+    for m in movies {
+        if !rng.chance(0.4) {
+            continue;
+        }
+        let own = ARCHETYPES[m.archetype].tags;
+        for (i, t) in tags.iter().enumerate() {
+            let relevance = if own.contains(t) {
+                0.55 + 0.45 * rng.next_f64()
+            } else {
+                0.35 * rng.next_f64()
+            };
+            out.line(&format!("{},{},{relevance:.5}", m.id, i + 1), false)?;
+            rows += 1;
+        }
+    }
+    out.line("1,1,high", false)?;
+    out.finish()?;
+    Ok((rows, 1))
 }
 
 /// Picks a film with a popularity skew (low indices are popular).
