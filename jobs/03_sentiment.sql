@@ -18,7 +18,8 @@
 --      weighted `lexicon_weight` times its source's weight;
 --    - each reading counts by its distance from its source's mean reading
 --      (plot synopses read darker than their films: they describe the
---      conflict; taglines read lighter), learned from the data;
+--      conflict; taglines read lighter), learned from the data and shrunk
+--      toward 0 by `bias_prior_count` readings for sources with few texts;
 --    - energy comes from the lexicon alone (VADER has no arousal): tags,
 --      keywords, genome tags, synopses, and the genre names, which carry
 --      energy but no valence.
@@ -42,9 +43,10 @@
 --    Energy shrinks toward the catalogue's mean energy the same way
 --    (`energy_prior_strength`).
 --
--- `movie_tone_evidence` keeps each film's text weight and readings,
--- `movie_tone_genre` its genre prior, `movie_tone_prior` its prior and the
--- parts of it.
+-- Kept for anyone asking why a film came out dark: `movie_evidence_scores`
+-- (every text's readings), `movie_tone_evidence` (each film's text weight
+-- and valence), `movie_tone_genre` (its genre prior) and `movie_tone_prior`
+-- (its prior and the parts of it).
 -- `tone_source` names where the valence came from: the source with the
 -- largest weight, or `prior` when the prior outweighs all text.
 -- Means are rounded to 6 decimals so that the order in which partitions
@@ -58,6 +60,7 @@
 -- @var w_genome = 1.0
 -- @var w_genres = 1.0
 -- @var lexicon_weight = 2.0
+-- @var bias_prior_count = 20
 -- @var valence_prior_strength = 10
 -- @var energy_prior_strength = 1.0
 -- @var genre_prior_strength = 10
@@ -114,10 +117,14 @@ CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION '${curated}/movie_evid
 -- Each source's bias: plot summaries read darker than their films (a
 -- synopsis is about the conflict), tags and taglines lighter. A reading
 -- counts by how far it is from its source's mean reading.
+-- A source with few texts has a bias near 0: its mean is shrunk toward 0
+-- by `bias_prior_count` imaginary neutral readings.
 CREATE VIEW source_bias AS
 SELECT source,
-       coalesce(avg(CASE WHEN vader <> 0 THEN vader END), 0.0) AS vader_bias,
-       coalesce(avg(CASE WHEN lex_vn > 0 THEN lex_v END), 0.0) AS lex_bias
+       sum(CASE WHEN vader <> 0 THEN vader ELSE 0.0 END)
+         / (sum(CASE WHEN vader <> 0 THEN 1 ELSE 0 END) + ${bias_prior_count}) AS vader_bias,
+       sum(CASE WHEN lex_vn > 0 THEN lex_v ELSE 0.0 END)
+         / (sum(CASE WHEN lex_vn > 0 THEN 1 ELSE 0 END) + ${bias_prior_count}) AS lex_bias
 FROM readings GROUP BY source;
 
 CREATE VIEW weighted AS

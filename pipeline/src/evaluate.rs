@@ -241,13 +241,9 @@ async fn read_films(ctx: &SessionContext, root: &StorageRoot) -> Result<HashMap<
 /// Evaluates the moods of `root` against the labelled lists.
 pub async fn evaluate_moods(root: &StorageRoot, films_csv: &str, sentences_csv: &str) -> Result<MoodEvaluation> {
     let ctx = local_context(session_config(&[])?)?;
-    let model: Model = match root
-        .read_file(&ctx.runtime_env(), &format!("{}/model.json", crate::stages::MODEL_DIR))
+    let model: Model = crate::stages::read_model(&ctx, root)
         .await?
-    {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(format!("model.json: {e}")))?,
-        None => return Err(err("no model.json: run `moodflow run` first".into())),
-    };
+        .ok_or_else(|| err("no model.json: run `moodflow run` first".into()))?;
     let films = read_films(&ctx, root).await?;
     let scale = |name: &str| {
         model

@@ -89,7 +89,13 @@ fn chromium_renders_every_view() {
             (
                 "movie",
                 format!("/movies/{}", movie.id),
-                vec![movie.title.clone(), "Nearest movies".to_string()],
+                vec![
+                    movie.title.clone(),
+                    "Nearest movies".to_string(),
+                    "Feels".to_string(),
+                    "How sure".to_string(),
+                    "Tone from".to_string(),
+                ],
             ),
             (
                 "charts",
@@ -99,7 +105,11 @@ fn chromium_renders_every_view() {
             (
                 "feel",
                 "/feel?text=A+rainy+Sunday%2C+I+want+something+cosy+and+funny".to_string(),
-                vec!["Every mood, nearest first".to_string()],
+                vec![
+                    "Every mood, nearest first".to_string(),
+                    "like your request.".to_string(),
+                    "You asked for: cosy".to_string(),
+                ],
             ),
             ("search", "/search?q=the".to_string(), vec!["movies match".to_string()]),
             (

@@ -173,11 +173,16 @@ fn every_view_renders_from_a_generated_run() {
                 "Top 5 of".to_string(),
             ),
             (format!("/movies/{first_movie}"), "Nearest movies".to_string()),
+            (format!("/movies/{first_movie}"), "Tone from".to_string()),
             ("/charts".to_string(), "principal component 1".to_string()),
             ("/feel".to_string(), "How do you feel?".to_string()),
             (
                 "/feel?text=something+scary+please".to_string(),
                 "Every mood, nearest first".to_string(),
+            ),
+            (
+                "/feel?text=something+scary+please".to_string(),
+                "Dark and tense, like your request.".to_string(),
             ),
             ("/search?q=the".to_string(), "movies match".to_string()),
             ("/status".to_string(), "k-means: every k tried".to_string()),
@@ -560,14 +565,18 @@ fn bad_requests_get_clear_answers() {
 }
 
 #[test]
-fn mood_from_text_uses_vader_and_the_nearest_centroid() {
+fn mood_from_text_places_the_sentence_and_suggests_the_nearest_films() {
     moodflow_tests::block_on(async {
         let (state, app) = app(pipeline_root()).await;
         let s = state.snapshot().expect("snapshot");
-        for text in [
-            "I feel wonderful, give me something joyful and funny!",
-            "Grim, dark and scary: I want to be terrified",
-            "meh",
+        let scale = |name: &str| s.model.features.iter().find(|f| f.name == name).expect("axis").clone();
+        let (vs, es) = (scale("valence"), scale("energy"));
+        let mut lists = Vec::new();
+        for (text, dark, intense) in [
+            ("I feel wonderful, cheer me up with something joyful and funny!", Some(false), None),
+            ("Grim, dark and scary: I want to be terrified", Some(true), Some(true)),
+            ("a cozy, gentle evening to relax", Some(false), Some(false)),
+            ("meh", None, None),
         ] {
             let body = serde_json::json!({ "text": text }).to_string();
             let a = post_json(&app, "/api/mood-from-text", &body).await;
@@ -575,41 +584,63 @@ fn mood_from_text_uses_vader_and_the_nearest_centroid() {
             let f = a.json();
             let expected = analyzer().polarity_scores(text);
             assert_eq!(f["compound"].as_f64(), Some(expected.compound), "{text}");
-            assert_eq!(f["neg"].as_f64(), Some(expected.neg), "{text}");
             let ranking = f["ranking"].as_array().expect("ranking");
             assert_eq!(ranking.len(), s.moods.len());
             assert_eq!(f["mood"]["slug"], ranking[0]["slug"]);
             let d: Vec<f64> = ranking.iter().map(|r| r["distance"].as_f64().expect("d")).collect();
             assert!(d.windows(2).all(|w| w[0] <= w[1]), "{d:?}");
-            // The distance is the documented one: sentiment and named genres only.
-            let genres: Vec<String> = f["genres"]
+            assert!(f["why"].as_str().expect("why").len() > 10);
+            // The films: eligible (10+ ratings), and none left out is nearer
+            // to the target by more than the documented 0.1 tie band.
+            let target = |v: Option<f64>, scale: &moodflow_ml::kmeans::model::Scaling| {
+                v.map(|v| scale.scale(v).clamp(-2.0 * scale.weight, 2.0 * scale.weight))
+            };
+            let (tv, te) = (target(f["valence"].as_f64(), &vs), target(f["energy"].as_f64(), &es));
+            let dist = |m: &moodflow_dashboard::snapshot::Movie| {
+                let dv = tv.map_or(0.0, |t| (vs.scale(m.position.valence) - t).powi(2));
+                let de = te.map_or(0.0, |t| (es.scale(m.position.energy) - t).powi(2));
+                (dv + de).sqrt()
+            };
+            let films: Vec<i64> = f["films"]
                 .as_array()
-                .expect("genres")
+                .expect("films")
                 .iter()
-                .map(|g| g.as_str().expect("g").to_string())
+                .map(|x| x["movieId"].as_i64().expect("id"))
                 .collect();
-            let best = s.mood(ranking[0]["slug"].as_str().expect("slug")).expect("mood");
-            let c = &s.model.centroids[best.mood.cluster];
-            let mut want = 0.0;
-            for (i, f) in s.model.features.iter().enumerate() {
-                let raw = if f.name == "sentiment" {
-                    Some(expected.compound)
-                } else {
-                    moodflow_ml::kmeans::model::genre_display(&f.name)
-                        .filter(|g| genres.iter().any(|x| x == g))
-                        .map(|_| 1.0)
-                };
-                if let Some(raw) = raw {
-                    let z = if f.std > 0.0 { (raw - f.mean) / f.std } else { 0.0 };
-                    want += (c[i] - z).powi(2);
-                }
+            assert_eq!(films.len(), 10, "{text}");
+            let chosen: Vec<&moodflow_dashboard::snapshot::Movie> =
+                films.iter().map(|id| s.movie(*id).expect("movie")).collect();
+            assert!(chosen.iter().all(|m| m.rating_count >= 10));
+            let worst = chosen.iter().map(|m| dist(m)).fold(0.0, f64::max);
+            let nearer_left_out = s
+                .movies
+                .iter()
+                .filter(|m| m.rating_count >= 10 && !films.contains(&m.id) && dist(m) < worst - 0.1)
+                .count();
+            assert_eq!(nearer_left_out, 0, "{text}");
+            // And they feel as asked: the median film is on the asked side.
+            let median = |mut v: Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let v = median(chosen.iter().map(|m| m.position.valence).collect());
+            let e = median(chosen.iter().map(|m| m.position.energy).collect());
+            if let Some(dark) = dark {
+                assert_eq!(v < 0.0, dark, "{text}: median valence {v}");
             }
-            assert!((d[0] - want.sqrt()).abs() < 1e-9, "{text}: {} vs {}", d[0], want.sqrt());
+            if let Some(intense) = intense {
+                assert_eq!(e > es.mean, intense, "{text}: median energy {e} vs {}", es.mean);
+            }
+            lists.push(films);
         }
+        // Different feelings, different films (not the same three for all).
+        assert_ne!(lists[0], lists[1]);
+        assert_ne!(lists[1], lists[2]);
         let scary = post_json(&app, "/api/mood-from-text", "{\"text\": \"something scary\"}")
             .await
             .json();
-        assert_eq!(scary["genres"], serde_json::json!(["Horror"]));
+        assert_eq!(scary["intents"], serde_json::json!(["something scary"]));
+        assert!(scary["why"].as_str().expect("why").starts_with("Dark and tense"), "{}", scary["why"]);
     });
 }
 

@@ -9,6 +9,7 @@ mod browser;
 mod dashboard;
 mod hdfs;
 mod kmeans;
+mod moods;
 mod netflix_pipeline;
 mod netflix_real;
 mod pipeline_generated;

@@ -90,9 +90,16 @@ async fn generated_pipeline() {
     assert_eq!(s01.written["movielens_tags"], summary.tags);
     assert_eq!(
         s01.rejected["movielens_movies"] + s01.rejected["movielens_ratings"] + s01.rejected["movielens_tags"],
-        summary.corrupt_lines - 4,
-        "the 4 corrupt Netflix lines are not read by 01-04"
+        summary.corrupt_lines - 4 - 2,
+        "the 4 corrupt Netflix lines, the TMDB and the genome one are not read by stage 01"
     );
+    // Stage 02 reads the TMDB and genome files: their one corrupt row each
+    // is a reject, every other row is written.
+    let s02 = &report.stages[1];
+    assert_eq!(s02.written["tmdb_movies"], summary.tmdb_rows);
+    assert_eq!(s02.rejected["tmdb_movies"], 1);
+    assert_eq!(s02.written["genome_scores"], summary.genome_scores);
+    assert_eq!(s02.rejected["genome_scores"], 1);
 
     let ids: BTreeSet<i64> = movies
         .iter()
@@ -133,7 +140,8 @@ async fn generated_pipeline() {
                     mean.value(i)
                 );
             }
-            assert_eq!(feats.value(i).len(), 23);
+            // Valence, energy and the 19 MovieLens genres.
+            assert_eq!(feats.value(i).len(), 21);
             checked += 1;
         }
     }
