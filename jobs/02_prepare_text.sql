@@ -193,21 +193,27 @@ COPY (
   LEFT JOIN described d ON m."movieId" = d."movieId"
 ) TO '${curated}/movie_text/' STORED AS PARQUET;
 
--- Every text that can say how a film feels (see the header).
-CREATE VIEW tmdb AS
-SELECT CAST(id AS BIGINT) AS id, title, TRY_CAST(substr(release_date, 1, 4) AS INT) AS year,
-       overview, tagline, json_names(coalesce(genres, '')) AS genres,
-       json_names(coalesce(keywords, '')) AS keywords
-FROM tmdb_checked WHERE reject_reason IS NULL;
+-- Every text that can say how a film feels (see the header). The optional
+-- sources are read back from the typed tables just written, not parsed
+-- again.
+-- (Their schemas are written out: an absent source leaves no file yet.)
+CREATE EXTERNAL TABLE links ("movieId" BIGINT, "imdbId" VARCHAR, "tmdbId" BIGINT)
+STORED AS PARQUET LOCATION '${curated}/movielens_links/';
+CREATE EXTERNAL TABLE tmdb (id BIGINT, title VARCHAR, year INT, overview VARCHAR, tagline VARCHAR,
+  genres VARCHAR[], keywords VARCHAR[])
+STORED AS PARQUET LOCATION '${curated}/tmdb_movies/';
+CREATE EXTERNAL TABLE genome_tags ("tagId" BIGINT, tag VARCHAR)
+STORED AS PARQUET LOCATION '${curated}/genome_tags/';
+CREATE EXTERNAL TABLE genome_scores ("movieId" BIGINT, "tagId" BIGINT, relevance DOUBLE)
+STORED AS PARQUET LOCATION '${curated}/genome_scores/';
 
 CREATE VIEW tmdb_keys AS
 SELECT title_key(title) AS key, year, min(id) AS id, count(*) AS candidates
 FROM tmdb GROUP BY title_key(title), year;
 
 CREATE VIEW tmdb_linked AS
-SELECT DISTINCT CAST(l."movieId" AS BIGINT) AS "movieId", t.id
-FROM links_checked l JOIN tmdb t ON TRY_CAST(l."tmdbId" AS BIGINT) = t.id
-WHERE l.reject_reason IS NULL;
+SELECT DISTINCT l."movieId", t.id
+FROM links l JOIN tmdb t ON l."tmdbId" = t.id;
 
 CREATE VIEW tmdb_match AS
 SELECT "movieId", id FROM tmdb_linked
@@ -221,11 +227,9 @@ SELECT x."movieId", t.overview, t.tagline, t.keywords, t.genres
 FROM tmdb_match x JOIN tmdb t ON t.id = x.id;
 
 CREATE VIEW genome AS
-SELECT CAST(s."movieId" AS BIGINT) AS "movieId", g.tag, CAST(s.relevance AS DOUBLE) AS relevance
-FROM genome_scores_checked s
-JOIN genome_tags_checked g ON TRY_CAST(g."tagId" AS BIGINT) = TRY_CAST(s."tagId" AS BIGINT)
-WHERE s.reject_reason IS NULL AND g.reject_reason IS NULL
-  AND TRY_CAST(s.relevance AS DOUBLE) >= ${genome_min_relevance};
+SELECT s."movieId", g.tag, s.relevance
+FROM genome_scores s JOIN genome_tags g ON g."tagId" = s."tagId"
+WHERE s.relevance >= ${genome_min_relevance};
 
 CREATE VIEW evidence AS
 SELECT "movieId", 'title' AS source, title_clean AS text, 1.0 AS amount FROM movies
