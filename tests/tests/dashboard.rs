@@ -573,7 +573,11 @@ fn mood_from_text_places_the_sentence_and_suggests_the_nearest_films() {
         let (vs, es) = (scale("valence"), scale("energy"));
         let mut lists = Vec::new();
         for (text, dark, intense) in [
-            ("I feel wonderful, cheer me up with something joyful and funny!", Some(false), None),
+            (
+                "I feel wonderful, cheer me up with something joyful and funny!",
+                Some(false),
+                None,
+            ),
             ("Grim, dark and scary: I want to be terrified", Some(true), Some(true)),
             ("a cozy, gentle evening to relax", Some(false), Some(false)),
             ("meh", None, None),
@@ -640,7 +644,11 @@ fn mood_from_text_places_the_sentence_and_suggests_the_nearest_films() {
             .await
             .json();
         assert_eq!(scary["intents"], serde_json::json!(["something scary"]));
-        assert!(scary["why"].as_str().expect("why").starts_with("Dark and tense"), "{}", scary["why"]);
+        assert!(
+            scary["why"].as_str().expect("why").starts_with("Dark and tense"),
+            "{}",
+            scary["why"]
+        );
     });
 }
 

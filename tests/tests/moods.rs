@@ -44,7 +44,10 @@ async fn by_movie(root: &Path, name: &str, column: &str) -> HashMap<i64, String>
 }
 
 fn f(map: &HashMap<i64, String>, id: i64) -> f64 {
-    map.get(&id).unwrap_or_else(|| panic!("movie {id}")).parse().expect("number")
+    map.get(&id)
+        .unwrap_or_else(|| panic!("movie {id}"))
+        .parse()
+        .expect("number")
 }
 
 const NEG: &str = "A grieving mother is destroyed by the brutal murder of her son; despair, death and misery follow.";
@@ -85,7 +88,13 @@ fn weighting_and_shrinkage_on_a_hand_made_root() {
             tags.push_str(&format!("1,{m},{t},100000000\n"));
         }
         for u in 1..=10 {
-            for (m, t) in [(4, "funny"), (4, "feel-good"), (6, "heartwarming"), (7, "bleak"), (8, "depressing")] {
+            for (m, t) in [
+                (4, "funny"),
+                (4, "feel-good"),
+                (6, "heartwarming"),
+                (7, "bleak"),
+                (8, "depressing"),
+            ] {
                 tags.push_str(&format!("{u},{m},{t},100000000\n"));
             }
         }
@@ -120,7 +129,12 @@ fn weighting_and_shrinkage_on_a_hand_made_root() {
 
         // Weighting: the title and the three empty tags carry no weight, so
         // they neither cancel nor dilute the synopsis.
-        assert!((f(&v_text, 1) - f(&v_text, 2)).abs() < 1e-9, "{} vs {}", f(&v_text, 1), f(&v_text, 2));
+        assert!(
+            (f(&v_text, 1) - f(&v_text, 2)).abs() < 1e-9,
+            "{} vs {}",
+            f(&v_text, 1),
+            f(&v_text, 2)
+        );
         assert!(f(&v_text, 1) < -0.5, "the dark synopsis reads dark: {}", f(&v_text, 1));
         assert!(f(&valence, 1) < 0.0 && f(&valence, 1) < f(&prior, 1));
         assert!(f(&confidence, 1) > 0.3, "{}", f(&confidence, 1));
@@ -139,7 +153,12 @@ fn weighting_and_shrinkage_on_a_hand_made_root() {
             assert!(f(&confidence, id) < 0.05, "movie {id}: {}", f(&confidence, id));
             assert_eq!(source[&id], "prior");
         }
-        assert!(f(&prior, 9) > 0.0 && f(&prior, 10) < 0.0, "{} {}", f(&prior, 9), f(&prior, 10));
+        assert!(
+            f(&prior, 9) > 0.0 && f(&prior, 10) < 0.0,
+            "{} {}",
+            f(&prior, 9),
+            f(&prior, 10)
+        );
     });
 }
 
@@ -149,7 +168,9 @@ fn weighting_and_shrinkage_on_a_hand_made_root() {
 fn emotional_share(features: &[Vec<f64>], cluster: &[usize], k: usize, names: &[String]) -> f64 {
     let dim = features[0].len();
     let n = features.len() as f64;
-    let mean: Vec<f64> = (0..dim).map(|d| features.iter().map(|x| x[d]).sum::<f64>() / n).collect();
+    let mean: Vec<f64> = (0..dim)
+        .map(|d| features.iter().map(|x| x[d]).sum::<f64>() / n)
+        .collect();
     let mut sums = vec![vec![0.0; dim]; k];
     let mut sizes = vec![0.0; k];
     for (x, &c) in features.iter().zip(cluster) {
@@ -159,7 +180,12 @@ fn emotional_share(features: &[Vec<f64>], cluster: &[usize], k: usize, names: &[
         }
     }
     let between: Vec<f64> = (0..dim)
-        .map(|d| (0..k).filter(|&c| sizes[c] > 0.0).map(|c| sizes[c] * (sums[c][d] / sizes[c] - mean[d]).powi(2)).sum())
+        .map(|d| {
+            (0..k)
+                .filter(|&c| sizes[c] > 0.0)
+                .map(|c| sizes[c] * (sums[c][d] / sizes[c] - mean[d]).powi(2))
+                .sum()
+        })
         .collect();
     let emotional: f64 = names
         .iter()
@@ -180,7 +206,11 @@ async fn real_root(with_tmdb: bool) -> Option<tempfile::TempDir> {
     for f in ["movies.csv", "ratings.csv", "tags.csv", "links.csv"] {
         std::fs::copy(data.join("ml-latest-small").join(f), ml.join(f)).expect("copy");
     }
-    std::fs::copy(data.join("netflix-titles/netflix_titles.csv"), cat.join("netflix_titles.csv")).expect("copy");
+    std::fs::copy(
+        data.join("netflix-titles/netflix_titles.csv"),
+        cat.join("netflix_titles.csv"),
+    )
+    .expect("copy");
     if with_tmdb {
         std::fs::copy(
             data.join("tmdb-5000-movies/tmdb_5000_movies.csv"),
@@ -198,7 +228,9 @@ async fn real_moods(with_tmdb: bool, bars: [f64; 4]) {
     };
     let root = StorageRoot::parse(&dir.path().to_string_lossy()).expect("root");
     let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
-    moodflow_tests::run_pipeline(&cluster, &root, STAGES).await.expect("pipeline");
+    moodflow_tests::run_pipeline(&cluster, &root, STAGES)
+        .await
+        .expect("pipeline");
     let e = evaluate_moods(&root, FILMS_CSV, SENTENCES_CSV).await.expect("evaluate");
     eprintln!("{}", e.render());
     let [film, drama, mood, sentences] = bars;
@@ -212,13 +244,18 @@ async fn real_moods(with_tmdb: bool, bars: [f64; 4]) {
     // or energy (a quarter of the films' spread on either axis).
     let reader = local_context(session_config(&[]).expect("config")).expect("ctx");
     let model = read_model(&reader, &root).await.expect("read").expect("model.json");
-    let v_std = model.features.iter().find(|f| f.name == "valence").expect("valence").std;
+    let v_std = model
+        .features
+        .iter()
+        .find(|f| f.name == "valence")
+        .expect("valence")
+        .std;
     let e_std = model.features.iter().find(|f| f.name == "energy").expect("energy").std;
     let mut distinct: Vec<&moodflow_ml::kmeans::model::Mood> = Vec::new();
     for m in &model.moods {
-        let apart = distinct.iter().all(|d| {
-            (d.valence - m.valence).abs() >= 0.25 * v_std || (d.energy - m.energy).abs() >= 0.25 * e_std
-        });
+        let apart = distinct
+            .iter()
+            .all(|d| (d.valence - m.valence).abs() >= 0.25 * v_std || (d.energy - m.energy).abs() >= 0.25 * e_std);
         if apart && !distinct.iter().any(|d| d.tone == m.tone) {
             distinct.push(m);
         }
@@ -247,7 +284,11 @@ async fn real_moods(with_tmdb: bool, bars: [f64; 4]) {
     let names: Vec<String> = model.features.iter().map(|f| f.name.clone()).collect();
     let share = emotional_share(&xs, &cs, model.k, &names);
     assert!(share >= 0.5, "between-cluster variance on valence and energy: {share}");
-    assert!((share - e.emotional_share).abs() < 0.02, "{share} vs {}", e.emotional_share);
+    assert!(
+        (share - e.emotional_share).abs() < 0.02,
+        "{share} vs {}",
+        e.emotional_share
+    );
 }
 
 #[test]

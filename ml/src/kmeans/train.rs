@@ -257,7 +257,7 @@ pub async fn train(
     let passes = Passes::new(cluster, compact_scan(&files).await?, "movieId", "features");
     let seed_sample = sample(&table.points, params.sample_size, params.seed);
     let (fits, _) = passes.select(&seed_sample, params).await?;
-    let labelled: Vec<(usize, f64, Vec<crate::kmeans::model::Mood>)> = fits
+    let labelled: Vec<crate::moods::LabelledFit> = fits
         .iter()
         .map(|f| {
             (

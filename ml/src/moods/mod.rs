@@ -71,19 +71,22 @@ pub fn tone(valence: f64, v_scale: &Scaling, energy: f64, e_scale: &Scaling) -> 
 /// have a real choice.
 pub const MIN_TONES: usize = 4;
 
+/// One k of the range as [`choose_k`] sees it: k, its silhouette, its moods.
+pub type LabelledFit = (usize, f64, Vec<Mood>);
+
 /// Picks the number of moods: the best silhouette among the ks whose moods
 /// show at least [`MIN_TONES`] different feelings; when none does, the best
 /// silhouette (and the reason says so). `fits` are `(k, silhouette, moods)`.
 /// Silhouette alone favours the fewest clusters on a continuous space, which
 /// leaves a person two or three moods to choose from.
-pub fn choose_k(fits: &[(usize, f64, Vec<Mood>)]) -> (usize, String) {
+pub fn choose_k(fits: &[LabelledFit]) -> (usize, String) {
     let tones = |moods: &[Mood]| {
         let mut t: Vec<&str> = moods.iter().map(|m| m.tone.as_str()).collect();
         t.sort_unstable();
         t.dedup();
         t.len()
     };
-    let best = |eligible: &dyn Fn(&(usize, f64, Vec<Mood>)) -> bool| {
+    let best = |eligible: &dyn Fn(&LabelledFit) -> bool| {
         fits.iter()
             .enumerate()
             .filter(|(_, f)| eligible(f))
@@ -281,12 +284,15 @@ mod tests {
     fn intents_win_over_the_state() {
         let r = Request::parse("I am so sad, please cheer me up");
         assert_eq!(r.intents, vec!["cheer me up"]);
-        assert!(r.valence.unwrap() > 0.5);
+        assert!(r.valence.expect("valence") > 0.5);
         let r = Request::parse("I am grieving, my dog died");
         assert!(r.intents.is_empty());
-        assert!(r.valence.unwrap() < 0.0 && r.energy.unwrap() < 0.0, "{r:?}");
+        assert!(
+            r.valence.expect("valence") < 0.0 && r.energy.expect("energy") < 0.0,
+            "{r:?}"
+        );
         let r = Request::parse("give me something scary");
-        assert!(r.valence.unwrap() < 0.0 && r.energy.unwrap() > 0.5);
+        assert!(r.valence.expect("valence") < 0.0 && r.energy.expect("energy") > 0.5);
         assert_eq!(Request::parse("a table").valence, None);
     }
 

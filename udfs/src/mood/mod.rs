@@ -224,10 +224,14 @@ mod tests {
 
     #[test]
     fn bad_lexicon_lines_are_named() {
-        assert!(MoodLexicon::parse("dark\t-0.5\n").unwrap_err().contains("line 1"));
-        assert!(MoodLexicon::parse("# c\ndark\t-2\t0\n").unwrap_err().contains("line 2"));
+        assert!(MoodLexicon::parse("dark\t-0.5\n")
+            .expect_err("rejected")
+            .contains("line 1"));
+        assert!(MoodLexicon::parse("# c\ndark\t-2\t0\n")
+            .expect_err("rejected")
+            .contains("line 2"));
         assert!(MoodLexicon::parse("dark\t-0.5\t0\nDark\t0\t0\n")
-            .unwrap_err()
+            .expect_err("rejected")
             .contains("twice"));
     }
 }
