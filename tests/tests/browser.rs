@@ -66,7 +66,15 @@ fn chromium_renders_every_view() {
         let state = AppState::load(settings).await.expect("load");
         let s = state.snapshot().expect("snapshot");
         let mood = s.moods.iter().max_by_key(|m| m.mood.size).expect("a mood");
-        let movie = s.movies[mood.ranked[0]].clone();
+        // The surest of its top films: its page shows where its tone came from.
+        let movie = mood
+            .ranked
+            .iter()
+            .take(20)
+            .map(|&i| &s.movies[i])
+            .max_by(|a, b| a.position.confidence.total_cmp(&b.position.confidence))
+            .expect("a movie")
+            .clone();
         let (slug, label) = (mood.slug.clone(), mood.mood.label.clone());
         let (listener, addr) = bind("127.0.0.1:0").await.expect("bind");
         let server = tokio::spawn(serve(state, listener));
