@@ -103,7 +103,7 @@ pub async fn home(State(state): State<AppState>, RawQuery(q): RawQuery) -> PageR
         h1 { "Moods" }
         p.muted {
             (group(s.movies.len() as u64)) " movies in " (s.moods.len()) " moods, found by k-means (k = "
-            (s.model.k) ") over sentiment, release year, genres and ratings."
+            (s.model.k) ") over how they feel (valence: dark to light; energy: calm to intense) first and their genres second."
         }
         (feel_form(""))
         ul.cards { @for m in views::moods(&s) { (mood_card(&m)) } }
