@@ -444,3 +444,59 @@ pub fn moods_differ(m: &Model) -> (bool, String) {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moodflow_ml::kmeans::model::{Mood, Projection, Scaling};
+
+    fn model(moods: &[(&str, f64)]) -> Model {
+        Model {
+            k: moods.len(),
+            selection: String::new(),
+            k_range: [2, 8],
+            seed: 1,
+            max_iter: 1,
+            tolerance: 0.0,
+            iterations: 1,
+            points: 10,
+            jobs: 1,
+            features: vec![Scaling {
+                name: "valence".into(),
+                mean: 0.0,
+                std: 0.2,
+                weight: 2.0,
+            }],
+            centroids: vec![vec![0.0]; moods.len()],
+            moods: moods
+                .iter()
+                .enumerate()
+                .map(|(cluster, (tone, valence))| Mood {
+                    cluster,
+                    label: format!("{tone} {cluster}"),
+                    tone: (*tone).into(),
+                    valence: *valence,
+                    energy: 0.0,
+                    genres: vec![],
+                    size: 1,
+                })
+                .collect(),
+            per_k: vec![],
+            projection: Projection {
+                mean: vec![],
+                components: vec![],
+                variance: vec![],
+            },
+            trained_at: 0,
+        }
+    }
+
+    #[test]
+    fn moods_that_share_one_feeling_or_one_valence_fail() {
+        // The old failure: every label "Neutral …".
+        assert!(!moods_differ(&model(&[("Bittersweet", -0.3), ("Bittersweet", 0.3)])).0);
+        // Two feelings, but centres 0.05 apart: less than half of 0.2.
+        assert!(!moods_differ(&model(&[("Dark & Tense", 0.0), ("Warm & Gentle", 0.05)])).0);
+        assert!(moods_differ(&model(&[("Dark & Tense", -0.2), ("Warm & Gentle", 0.2)])).0);
+    }
+}

@@ -223,10 +223,17 @@ pub fn label_moods(centroids: &[Vec<f64>], sizes: &[u64], features: &[Scaling]) 
                 Some((lift, share, name))
             })
             .collect();
+        // Compared at 1e-6: centroids summed in another order (another
+        // cluster layout) differ in the last bits, and two genres whose
+        // films coincide must not swap places between runs; then by name.
+        let round = |x: f64| (x * 1e6).round();
         genres.sort_by(|a, b| {
             let a_ok = a.1 >= 0.25;
             let b_ok = b.1 >= 0.25;
-            b_ok.cmp(&a_ok).then(b.0.total_cmp(&a.0)).then(b.1.total_cmp(&a.1))
+            b_ok.cmp(&a_ok)
+                .then(round(b.0).total_cmp(&round(a.0)))
+                .then(round(b.1).total_cmp(&round(a.1)))
+                .then(a.2.cmp(b.2))
         });
         let ranked: Vec<String> = genres.iter().map(|g| g.2.to_string()).collect();
         let tone = crate::moods::tone(valence, &v_scale, energy, &e_scale);
