@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds moodflow's container image without pulling anything:
 #
-#   1. the three binaries, built on the host (profile `ci` by default, the
-#      same build the tests use; MOODFLOW_PROFILE=release for production);
+#   1. the three binaries, built on the host, optimised (profile `release`
+#      by default: these are the images users run; the CI's compose test
+#      passes MOODFLOW_PROFILE=ci, the build the tests already made);
 #   2. a base image made here from nothing: the binaries' shared libraries
 #      (as ldd resolves them on this host), CA certificates, /etc/passwd and
 #      an empty /data, packed as a tarball and loaded with `docker import`;
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-profile="${MOODFLOW_PROFILE:-ci}"
+profile="${MOODFLOW_PROFILE:-release}"
 image="${MOODFLOW_IMAGE:-moodflow:latest}"
 base="${MOODFLOW_BASE_IMAGE:-moodflow-base:latest}"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/moodflow/target}"

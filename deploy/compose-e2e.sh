@@ -28,7 +28,9 @@ project="moodflow-e2e-$$"
 dc=("${compose[@]}" -p "$project" -f docker-compose.yml)
 
 echo "== images"
-deploy/build-images.sh
+# The unoptimised test build: the images users run are release builds
+# (build-images.sh's default), which would cost the CI a 25-minute build.
+MOODFLOW_PROFILE="${MOODFLOW_PROFILE:-ci}" deploy/build-images.sh
 
 cleanup() {
   status=$?
