@@ -12,7 +12,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::prelude::ParquetReadOptions;
 use moodflow_engine::{local_context, session_config, StorageRoot};
-use moodflow_pipeline::evaluate::{evaluate_moods, FILMS_CSV, SENTENCES_CSV};
+use moodflow_pipeline::evaluate::{evaluate_moods, FILMS_CSV, FILMS_HOLDOUT_CSV, SENTENCES_CSV, SENTENCES_HOLDOUT_CSV};
 use moodflow_pipeline::stages::{read_model, STAGES};
 use moodflow_standalone::standalone;
 
@@ -289,6 +289,22 @@ async fn real_moods(with_tmdb: bool, bars: [f64; 4]) {
         "{share} vs {}",
         e.emotional_share
     );
+
+    // The held-out lists (written after the defaults were fixed).
+    if with_tmdb {
+        let h = evaluate_moods(&root, FILMS_HOLDOUT_CSV, SENTENCES_HOLDOUT_CSV)
+            .await
+            .expect("evaluate holdout");
+        eprintln!("held out:\n{}", h.render());
+        assert_eq!(h.missing, 0);
+        assert!(h.film_valence_ba >= 0.85, "held-out films: {}", h.film_valence_ba);
+        assert!(h.mood_valence_ba >= 0.80, "held-out moods: {}", h.mood_valence_ba);
+        assert!(
+            h.sentence_hit_rate >= 0.8,
+            "held-out sentences: {}",
+            h.sentence_hit_rate
+        );
+    }
 }
 
 #[test]
