@@ -181,10 +181,11 @@ FROM film_genres g JOIN texted t ON g."movieId" = t."movieId" CROSS JOIN catalog
 GROUP BY g.genre;
 
 -- Each film's genre prior and, for films with text, how much lighter or
--- darker than its genres the text is (a table, for the plan depth).
+-- darker than its genres the text is (a table, for the plan depth). A
+-- catalogue without any text at all has a neutral prior, 0.
 COPY (
-  SELECT m."movieId", round(coalesce(avg(p.prior), max(c.gv)), 6) AS genre_prior,
-         round(max(t.v_text) - coalesce(avg(p.prior), max(c.gv)), 6) AS resid,
+  SELECT m."movieId", round(coalesce(avg(p.prior), max(c.gv), 0.0), 6) AS genre_prior,
+         round(max(t.v_text) - coalesce(avg(p.prior), max(c.gv), 0.0), 6) AS resid,
          round(max(t.conf), 6) AS conf
   FROM movies m
   LEFT JOIN film_genres g ON g."movieId" = m."movieId"
@@ -241,8 +242,9 @@ COPY (
 
 CREATE EXTERNAL TABLE prior STORED AS PARQUET LOCATION '${curated}/movie_tone_prior/';
 
+-- (A catalogue without any energy word has a neutral mean energy.)
 CREATE VIEW catalogue_energy AS
-SELECT sum(we * e_text) / sum(we) AS ge FROM film_text WHERE we > 0;
+SELECT coalesce(sum(we * e_text) / sum(we), 0.0) AS ge FROM film_text WHERE we > 0;
 
 CREATE VIEW position AS
 SELECT m."movieId",
