@@ -3,7 +3,6 @@
 //! films nearest to that point, and the moods ranked by distance on the
 //! axes the sentence speaks about.
 
-use moodflow_ml::kmeans::model::Scaling;
 use moodflow_ml::moods::{nearest_films, FilmPoint, Request};
 use serde::Serialize;
 
@@ -66,21 +65,11 @@ pub struct Feeling {
 /// How many films the answer suggests.
 pub const SUGGESTIONS: usize = 10;
 
-fn scaling(s: &Snapshot, name: &str) -> (usize, Scaling) {
-    s.model
-        .features
-        .iter()
-        .enumerate()
-        .find(|(_, f)| f.name == name)
-        .map(|(i, f)| (i, f.clone()))
-        .unwrap_or((usize::MAX, Scaling::flat(name)))
-}
-
 /// Places `text` in the mood space and suggests films and a mood.
 pub fn feel(s: &Snapshot, text: &str) -> Feeling {
     let request = Request::parse(text);
-    let (vi, v) = scaling(s, "valence");
-    let (ei, e) = scaling(s, "energy");
+    let (vi, v) = s.model.axis("valence");
+    let (ei, e) = s.model.axis("energy");
     let target = request.target(&v, &e);
     let films: Vec<FilmPoint> = s
         .movies
@@ -105,7 +94,7 @@ pub fn feel(s: &Snapshot, text: &str) -> Feeling {
             }
         })
         .collect();
-    let at = |c: &[f64], i: usize| c.get(i).copied().unwrap_or(0.0);
+    let at = |c: &[f64], i: Option<usize>| i.and_then(|i| c.get(i)).copied().unwrap_or(0.0);
     let mut ranking: Vec<(f64, usize)> = s
         .model
         .centroids

@@ -308,15 +308,7 @@ pub fn confidence_words(c: f64) -> &'static str {
 
 /// A film's position in words, against the catalogue's spread.
 pub fn position_view(s: &Snapshot, m: &Movie) -> PositionView {
-    let scale = |name: &str| {
-        s.model
-            .features
-            .iter()
-            .find(|f| f.name == name)
-            .cloned()
-            .unwrap_or_else(|| moodflow_ml::kmeans::model::Scaling::flat(name))
-    };
-    let (v, e) = (scale("valence"), scale("energy"));
+    let (v, e) = (s.model.axis("valence").1, s.model.axis("energy").1);
     let p = &m.position;
     let valence =
         ["dark", "neither dark nor light", "light"][(moodflow_ml::moods::valence_side(p.valence, &v) + 1) as usize];

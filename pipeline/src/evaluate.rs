@@ -27,7 +27,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use moodflow_engine::{local_context, session_config, StorageRoot};
-use moodflow_ml::kmeans::model::{Model, Scaling};
+use moodflow_ml::kmeans::model::Model;
 use moodflow_ml::moods::{nearest_films, FilmPoint, Request};
 use serde::Serialize;
 
@@ -255,15 +255,7 @@ pub async fn evaluate_moods(root: &StorageRoot, films_csv: &str, sentences_csv: 
         .await?
         .ok_or_else(|| err("no model.json: run `moodflow run` first".into()))?;
     let films = read_films(&ctx, root).await?;
-    let scale = |name: &str| {
-        model
-            .features
-            .iter()
-            .find(|f| f.name == name)
-            .cloned()
-            .unwrap_or_else(|| Scaling::flat(name))
-    };
-    let (vs, es) = (scale("valence"), scale("energy"));
+    let (vs, es) = (model.axis("valence").1, model.axis("energy").1);
 
     let mut film_results = Vec::new();
     let mut missing = 0;

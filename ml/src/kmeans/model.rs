@@ -189,6 +189,17 @@ pub struct Model {
 }
 
 impl Model {
+    /// The index and scaling of a named feature (`valence`, `energy`), or
+    /// no index and a constant-0 scaling when the model lacks it (a model
+    /// trained before the axis existed).
+    pub fn axis(&self, name: &str) -> (Option<usize>, Scaling) {
+        self.features
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.name == name)
+            .map_or_else(|| (None, Scaling::flat(name)), |(i, f)| (Some(i), f.clone()))
+    }
+
     /// The mood whose centroid is nearest to `x` (standardised features).
     pub fn nearest_mood(&self, x: &[f64]) -> Option<&Mood> {
         let i = (0..self.centroids.len()).min_by(|&a, &b| {
