@@ -12,7 +12,9 @@ use moodflow_pipeline::job::Job;
 use moodflow_pipeline::output::{render, Format};
 use moodflow_pipeline::progress::Progress;
 use moodflow_pipeline::split_conf;
-use moodflow_pipeline::stages::{netflix_inputs, run_job_atomically, run_plan, run_stages, PipelineOptions, STAGES};
+use moodflow_pipeline::stages::{
+    netflix_inputs, run_job_atomically, run_plan, run_stages, PipelineOptions, RECOMMENDER_STAGES, STAGES,
+};
 use moodflow_standalone::connect;
 use tracing_subscriber::EnvFilter;
 
@@ -34,6 +36,35 @@ struct SessionArgs {
     conf: Vec<String>,
 }
 
+/// The recommender's training settings (stage 12's defaults).
+#[derive(clap::Args)]
+struct RecommenderArgs {
+    /// Factors per user and per film.
+    #[arg(long, default_value_t = 20)]
+    rank: usize,
+    /// Regularisation of the rating model (times each user's or film's count).
+    #[arg(long, default_value_t = 0.15)]
+    reg: f64,
+    /// Alternations (a user half-step and a film half-step each).
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Seed of the starting factors and of the held-out split.
+    #[arg(long, default_value_t = 42)]
+    seed: i64,
+}
+
+impl RecommenderArgs {
+    fn params(&self) -> moodflow_ml::recommender::train::Params {
+        moodflow_ml::recommender::train::Params {
+            rank: self.rank,
+            reg: self.reg,
+            iters: self.iters,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write a synthetic raw data set (MovieLens, Netflix Prize, catalogue).
@@ -49,7 +80,7 @@ enum Command {
         seed: u64,
     },
     /// Run the pipeline (stages 01-06, 07-09 when raw/netflix_prize/ has the
-    /// Netflix Prize files, then the stage 11 checks); generates the default
+    /// Netflix Prize files, 12 the recommender, then the stage 11 checks); generates the default
     /// sample first when the root has no raw data.
     Run {
         /// Storage root: a directory, file://, hdfs://NN:PORT/path or s3://bucket/path.
@@ -82,6 +113,67 @@ enum Command {
         /// Files (partitions) of the compact features copy.
         #[arg(long, default_value_t = 4)]
         partitions: usize,
+        #[command(flatten)]
+        session: SessionArgs,
+    },
+    /// Stage 12: retrain the recommender (ALS) on the current ratings.
+    TrainRecommender {
+        /// Storage root.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        #[command(flatten)]
+        training: RecommenderArgs,
+        #[command(flatten)]
+        session: SessionArgs,
+    },
+    /// Predicted ratings for `userId,movieId` pairs (bare user ids are
+    /// MovieLens users: `12` means `ml:12`).
+    Predict {
+        /// Storage root with a trained recommender.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// CSV with a `userId,movieId` header.
+        #[arg(long)]
+        pairs: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Personal recommendations: never a film the user rated.
+    Recommend {
+        /// Storage root with a trained recommender.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// One user (`12`, `ml:12` or `nf:1488844`).
+        #[arg(long, conflicts_with = "users", required_unless_present = "users")]
+        user: Option<String>,
+        /// A CSV with a `userId` column.
+        #[arg(long)]
+        users: Option<PathBuf>,
+        /// Only films of this mood (its label, or a word of it).
+        #[arg(long)]
+        mood: Option<String>,
+        /// Films per user.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        n: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The recommender on a per-user seeded split: RMSE, MAE, precision,
+    /// recall and nDCG at 10, beside the bias and popularity baselines.
+    EvaluateRecommender {
+        /// Storage root of a finished run.
+        #[arg(long, default_value = "./data")]
+        root: String,
+        /// Share of each user's ratings held out.
+        #[arg(long, default_value_t = 0.2)]
+        holdout: f64,
+        #[command(flatten)]
+        training: RecommenderArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         session: SessionArgs,
     },
@@ -290,9 +382,51 @@ async fn dispatch(command: Command) -> Result<()> {
                     ..Params::default()
                 },
                 kmeans_partitions: partitions,
+                ..PipelineOptions::default()
             };
             let storage = StorageRoot::parse(&root)?;
             locked(&storage, "train-kmeans", train_kmeans(&root, &session, &options)).await
+        }
+        Command::TrainRecommender {
+            root,
+            training,
+            session,
+        } => {
+            let storage = StorageRoot::parse(&root)?;
+            let options = PipelineOptions {
+                recommender: training.params(),
+                ..PipelineOptions::default()
+            };
+            locked(
+                &storage,
+                "train-recommender",
+                train_recommender(&root, &session, &options),
+            )
+            .await
+        }
+        Command::Predict { root, pairs, out } => predict(&root, &pairs, out.as_ref()).await,
+        Command::Recommend {
+            root,
+            user,
+            users,
+            mood,
+            n,
+            format,
+        } => recommend(&root, user, users.as_ref(), mood.as_deref(), n, format).await,
+        Command::EvaluateRecommender {
+            root,
+            holdout,
+            training,
+            json,
+            session,
+        } => {
+            let storage = StorageRoot::parse(&root)?;
+            locked(
+                &storage,
+                "evaluate-recommender",
+                evaluate_recommender(&root, holdout, &training, json, &session),
+            )
+            .await
         }
         Command::Verify { root } => verify(&root).await,
         Command::EvaluateMoods {
@@ -558,5 +692,173 @@ async fn submit(file: &PathBuf, root: &str, session: &SessionArgs, format: Forma
     if format == Format::Table {
         println!();
     }
+    Ok(())
+}
+
+async fn train_recommender(root: &str, session: &SessionArgs, options: &PipelineOptions) -> Result<()> {
+    let root = StorageRoot::parse(root)?;
+    let (settings, vars) = split_conf(&session.conf).map_err(anyhow::Error::msg)?;
+    let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
+        .await
+        .context("cannot start a Ballista session")?;
+    let progress = Progress::new(false);
+    let report = run_stages(&cluster, &root, RECOMMENDER_STAGES, &vars, options, &progress).await?;
+    println!("{}", report.render());
+    if let Some(model) = moodflow_pipeline::recommender::read_model(&cluster.ctx, &root).await? {
+        let rows = model.iterations.iter().map(|i| {
+            vec![
+                i.iteration.to_string(),
+                format!("{:.4}", i.train_rmse),
+                format!("{:.2}s", i.seconds),
+            ]
+        });
+        println!(
+            "{}",
+            moodflow_pipeline::output::text_table(&["iteration", "training RMSE", "time"], &[0, 1, 2], rows)
+        );
+        if let Some(v) = model.validation_rmse {
+            println!(
+                "validation RMSE {v:.4} on {} held-out ratings",
+                moodflow_pipeline::output::group(model.validation_pairs)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A local (client-side) session: predictions and recommendations read
+/// the trained factors and need no cluster.
+fn local() -> Result<datafusion::prelude::SessionContext> {
+    Ok(moodflow_engine::session::local_context(session_config(&[])?)?)
+}
+
+async fn loaded(
+    ctx: &datafusion::prelude::SessionContext,
+    root: &StorageRoot,
+    users: moodflow_pipeline::recommender::Users<'_>,
+) -> Result<moodflow_ml::recommender::model::Factors> {
+    moodflow_pipeline::recommender::load_factors(ctx, root, users)
+        .await?
+        .with_context(|| {
+            format!(
+                "{} has no trained recommender: run `moodflow run` or `moodflow train-recommender` first",
+                root.join(moodflow_pipeline::recommender::MODEL_DIR)
+            )
+        })
+}
+
+async fn predict(root: &str, pairs: &PathBuf, out: Option<&PathBuf>) -> Result<()> {
+    use moodflow_pipeline::recommender::{predict_csv, read_pairs, Users};
+    let root = StorageRoot::parse(root)?;
+    let text = std::fs::read_to_string(pairs).with_context(|| format!("cannot read {}", pairs.display()))?;
+    let pairs = read_pairs(&text, &pairs.display().to_string()).map_err(anyhow::Error::msg)?;
+    let mut ids: Vec<String> = pairs.iter().map(|(u, _)| u.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let factors = loaded(&local()?, &root, Users::Some(&ids)).await?;
+    let csv = predict_csv(&factors, &pairs).map_err(anyhow::Error::msg)?;
+    match out {
+        Some(path) => std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{csv}"),
+    }
+    Ok(())
+}
+
+async fn recommend(
+    root: &str,
+    user: Option<String>,
+    users: Option<&PathBuf>,
+    mood: Option<&str>,
+    n: usize,
+    format: Format,
+) -> Result<()> {
+    use moodflow_ml::recommender::model::user_id;
+    use moodflow_pipeline::recommender::{
+        films, ratings_of, read_user_ids, recommend_for, recommendations_batch, resolve_mood, Users,
+    };
+    let root = StorageRoot::parse(root)?;
+    let ids: Vec<String> = match (user, users) {
+        (Some(u), _) => vec![user_id(&u)],
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            read_user_ids(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?
+        }
+        (None, None) => bail!("give --user ID or --users FILE.csv"),
+    };
+    let ctx = local()?;
+    let factors = loaded(&ctx, &root, Users::Some(&ids)).await?;
+    let films = films(&ctx, &root).await?;
+    let mood = match mood {
+        Some(m) => Some(resolve_mood(m, films.values().map(|(_, m)| m.as_str())).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let rated = ratings_of(&ctx, &root, &factors.info, &ids).await?;
+    let mut lists = Vec::new();
+    for id in &ids {
+        let Some(vectors) = factors.users.get(id) else {
+            bail!(
+                "user {id} has no factors (unknown, or all of their ratings were held out for validation); \
+                 the dashboard's new-user page recommends from a few ratings"
+            );
+        };
+        let theirs = rated.get(id).map(Vec::as_slice).unwrap_or_default();
+        lists.push((
+            id.clone(),
+            recommend_for(&factors, &films, vectors, theirs, mood.as_deref(), n),
+        ));
+    }
+    let batch = recommendations_batch(&lists, format == Format::Csv)?;
+    print!("{}", render(&[batch], format)?);
+    if format == Format::Table {
+        println!();
+    }
+    Ok(())
+}
+
+async fn evaluate_recommender(
+    root: &str,
+    holdout: f64,
+    training: &RecommenderArgs,
+    json: bool,
+    session: &SessionArgs,
+) -> Result<()> {
+    let root = StorageRoot::parse(root)?;
+    let (settings, _) = split_conf(&session.conf).map_err(anyhow::Error::msg)?;
+    let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
+        .await
+        .context("cannot start a Ballista session")?;
+    let report =
+        moodflow_pipeline::recommender::evaluate_recommender(&cluster, &root, holdout, &training.params()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "per-user split: {:.0}% held out (seed {}), {} training and {} held-out ratings; ranking over {} users with a held-out film rated >= 4",
+        report.holdout * 100.0,
+        report.seed,
+        moodflow_pipeline::output::group(report.train_ratings as u64),
+        moodflow_pipeline::output::group(report.test_ratings as u64),
+        report.ranked_users
+    );
+    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let rows = report.methods.iter().map(|m| {
+        vec![
+            m.method.clone(),
+            num(m.rmse),
+            num(m.mae),
+            format!("{:.4}", m.precision),
+            format!("{:.4}", m.recall),
+            format!("{:.4}", m.ndcg),
+        ]
+    });
+    println!(
+        "{}",
+        moodflow_pipeline::output::text_table(
+            &["method", "RMSE", "MAE", "precision@10", "recall@10", "nDCG@10"],
+            &[1, 2, 3, 4, 5],
+            rows
+        )
+    );
     Ok(())
 }

@@ -23,7 +23,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::codec::{MoodflowLogicalCodec, MoodflowPhysicalCodec};
 use crate::formats::{FileKind, RawTableFactory};
 use crate::storage::MoodflowObjectStores;
-use moodflow_udfs::{register_udfs, scalar_udfs};
+use moodflow_udfs::{aggregate_udfs, register_udfs, scalar_udfs};
 
 /// Stack size of every moodflow process's tokio workers. DataFusion's
 /// planners and plans recurse deeply (a stage-02 plan overflows tokio's
@@ -181,6 +181,9 @@ pub fn local_context(config: SessionConfig) -> Result<SessionContext> {
 fn register_on_context(ctx: &SessionContext) {
     for udf in scalar_udfs() {
         ctx.register_udf(Arc::unwrap_or_clone(udf));
+    }
+    for udaf in aggregate_udfs() {
+        ctx.register_udaf(Arc::unwrap_or_clone(udaf));
     }
 }
 

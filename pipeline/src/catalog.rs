@@ -1,6 +1,6 @@
 //! The one catalogue of the pipeline: its stages (from [`crate::stages`]),
 //! the tables each writes and their rejects tables (read from the job
-//! files' `COPY` targets, and stage 05's own outputs), and the job
+//! files' `COPY` targets, and stages 05's and 12's own outputs), and the job
 //! variables (the files' `-- @var` lines). The runner, `verify`, the
 //! dashboard's status page and the tests all read it, so a table added to
 //! a job file appears everywhere without another list to keep in step.
@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::stages::{Stage, StageKind, NETFLIX_STAGES, STAGES};
+use crate::stages::{Stage, StageKind, NETFLIX_STAGES, RECOMMENDER_STAGES, STAGES};
 
 /// One table the pipeline writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +32,10 @@ pub struct TableInfo {
 /// The tables stage 05 writes besides its model.
 pub const KMEANS_TABLES: &[&str] = &["clustered_movies"];
 
-/// Every stage, in run order: 01-06, then the Netflix stages 07-09.
+/// Every stage, in run order: 01-06, then the Netflix stages 07-09, then
+/// the recommender, 12.
 pub fn all_stages() -> impl Iterator<Item = &'static Stage> {
-    STAGES.iter().chain(NETFLIX_STAGES)
+    STAGES.iter().chain(NETFLIX_STAGES).chain(RECOMMENDER_STAGES)
 }
 
 /// Every table of the pipeline, in the order the stages write them.
@@ -48,6 +49,10 @@ pub fn tables() -> Vec<TableInfo> {
             // of the job files; it lists no table here.
             (StageKind::Sql(_), _) => (Vec::new(), Vec::new()),
             (StageKind::TrainKMeans, _) => (KMEANS_TABLES.iter().map(|t| t.to_string()).collect(), Vec::new()),
+            (StageKind::TrainRecommender, _) => (
+                crate::recommender::TABLES.iter().map(|t| t.to_string()).collect(),
+                Vec::new(),
+            ),
         };
         for table in outputs.iter().filter(|t| !t.starts_with("_rejects/")) {
             out.push(TableInfo {
@@ -94,6 +99,8 @@ mod tests {
             "netflix_ratings",
             "title_bridge",
             "unified_ratings",
+            "user_factors",
+            "item_factors",
         ] {
             assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
         }
@@ -103,6 +110,8 @@ mod tests {
         assert!(t("movielens_ratings").has_rejects && !t("movielens_ratings").may_be_empty);
         assert!(t("title_bridge_unmatched").may_be_empty && t("title_bridge_unmatched").netflix);
         assert_eq!(t("clustered_movies").stage, "05_train_kmeans");
+        assert_eq!(t("item_factors").stage, "12_train_recommender");
+        assert!(!t("user_factors").netflix);
         assert_eq!(job_variables()["playlist_size"], "20");
     }
 }

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod lock;
 pub mod output;
 pub mod progress;
+pub mod recommender;
 pub mod stages;
 pub mod verify;
 

@@ -36,6 +36,10 @@ pub enum StageKind {
     /// Distributed k-means over `nf_features`: `clustered_movies` and
     /// `models/kmeans_model/model.json`.
     TrainKMeans,
+    /// Distributed ALS over the unified ratings: `user_factors`,
+    /// `item_factors` and `models/recommender/model.json`
+    /// ([`crate::recommender`]).
+    TrainRecommender,
 }
 
 impl Stage {
@@ -48,11 +52,11 @@ impl Stage {
     pub fn sql(&self) -> Option<&'static str> {
         match self.kind {
             StageKind::Sql(sql) => Some(sql),
-            StageKind::TrainKMeans => None,
+            StageKind::TrainKMeans | StageKind::TrainRecommender => None,
         }
     }
 
-    /// The job of a SQL stage (`None` for stage 05); an error only if the
+    /// The job of a SQL stage (`None` for stages 05 and 12); an error only if the
     /// embedded file declares its variables wrongly (a test reads them all).
     pub fn job(&self) -> Option<Result<Job, JobError>> {
         self.sql().map(|sql| Job::parse(format!("jobs/{}.sql", self.id()), sql))
@@ -114,6 +118,14 @@ pub const NETFLIX_STAGES: &[Stage] = &[
     },
 ];
 
+/// Stage 12, run last (after 09 when the Netflix stages run): it trains on
+/// their unified ratings, or on the MovieLens ratings alone.
+pub const RECOMMENDER_STAGES: &[Stage] = &[Stage {
+    number: "12",
+    name: "train_recommender",
+    kind: StageKind::TrainRecommender,
+}];
+
 /// Where the Netflix Prize files live below the root.
 pub const NETFLIX_DIR: &str = "raw/netflix_prize";
 
@@ -164,7 +176,7 @@ pub async fn netflix_inputs(
 }
 
 /// The stages of a whole run: 01-06, then 07-09 when the Netflix files are
-/// there, with the job variables they need.
+/// there, then 12, with the job variables they need.
 pub fn run_plan(netflix: Option<&NetflixInputs>) -> (Vec<Stage>, BTreeMap<String, String>) {
     let mut stages = STAGES.to_vec();
     let mut vars = BTreeMap::new();
@@ -172,6 +184,7 @@ pub fn run_plan(netflix: Option<&NetflixInputs>) -> (Vec<Stage>, BTreeMap<String
         stages.extend_from_slice(NETFLIX_STAGES);
         vars.insert("netflix_titles_file".to_string(), nf.titles_file.clone());
     }
+    stages.extend_from_slice(RECOMMENDER_STAGES);
     (stages, vars)
 }
 
@@ -188,6 +201,8 @@ pub struct PipelineOptions {
     pub kmeans: Params,
     /// Files (and so partitions) of the compact features copy.
     pub kmeans_partitions: usize,
+    /// Recommender training parameters (stage 12).
+    pub recommender: moodflow_ml::recommender::train::Params,
 }
 
 impl Default for PipelineOptions {
@@ -195,6 +210,7 @@ impl Default for PipelineOptions {
         Self {
             kmeans: Params::default(),
             kmeans_partitions: 4,
+            recommender: Default::default(),
         }
     }
 }
@@ -210,7 +226,7 @@ pub enum PipelineError {
         /// What failed.
         source: JobError,
     },
-    /// Stage 05's training failed.
+    /// Stage 05's or stage 12's training failed.
     #[error("stage {stage} failed")]
     Train {
         /// Stage id.
@@ -445,8 +461,8 @@ async fn run_stage(
     let started = Instant::now();
     let ticker = progress.start(&stage.id(), Some(&cluster.scheduler_url));
     let mut summary = None;
-    let (written, inputs) = match stage.job() {
-        Some(job) => {
+    let (written, inputs) = match (stage.kind, stage.job()) {
+        (_, Some(job)) => {
             let job = job.map_err(|source| PipelineError::Job {
                 stage: stage.id(),
                 source,
@@ -474,7 +490,29 @@ async fn run_stage(
             }
             (outcome.written, job.curated_inputs())
         }
-        None => {
+        (StageKind::TrainRecommender, None) => {
+            let result = crate::recommender::run_recommender(cluster, root, &options.recommender).await;
+            ticker.stop();
+            let trained = result.map_err(|source| PipelineError::Train {
+                stage: stage.id(),
+                source,
+            })?;
+            let m = &trained.model;
+            progress.note(&format!(
+                "{}: rank {} on {} ratings of {} ({} users, {} films), training RMSE {:.4}, validation RMSE {}, {} Ballista jobs",
+                stage.id(),
+                m.params.rank,
+                group(m.ratings),
+                m.source,
+                group(m.users),
+                group(m.items),
+                m.iterations.last().map_or(f64::NAN, |i| i.train_rmse),
+                m.validation_rmse.map_or("n/a".to_string(), |v| format!("{v:.4}")),
+                m.jobs
+            ));
+            (trained.written, vec![m.source.clone()])
+        }
+        (_, None) => {
             let result = run_training(cluster, root, options).await;
             ticker.stop();
             let (written, model) = result.map_err(|source| PipelineError::Train {

@@ -1,4 +1,4 @@
-//! moodflow's scalar UDFs, the DataFusion way (each struct owns its
+//! moodflow's SQL functions (scalar UDFs and the recommender's aggregates), the DataFusion way (each struct owns its
 //! `Signature`, handles arrays and scalars, null in null out), with no
 //! dependency but DataFusion and Unicode normalisation:
 //!
@@ -7,22 +7,27 @@
 //! - [`mood`]: moodflow's own mood lexicon (valence and energy of the words
 //!   VADER does not know) and its UDF `mood_scores`;
 //! - [`text`]: `normalize_text`, `release_year`, `title_without_year`,
-//!   `title_key`, `title_alt_keys`, `json_names`.
+//!   `title_key`, `title_alt_keys`, `json_names`;
+//! - [`als`]: the recommender's alternating least squares inside SQL: the
+//!   aggregates `als_solve` and `als_gram`, and `als_init`, `als_dot`,
+//!   `split_unit`.
 //!
-//! [`scalar_udfs`] lists them all; the engine's session builder registers
-//! them (once) on every session.
+//! [`scalar_udfs`] and [`aggregate_udfs`] list them all; the engine's
+//! session builder registers them (once) on every session.
 
 use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
+pub mod als;
 pub mod mood;
 mod string_udf;
 pub mod text;
 pub mod vader;
 
+use als::udf::{AlsDot, AlsGram, AlsInit, AlsSolve, SplitUnit};
 use mood::udf::MoodScores;
 use text::{JsonNames, NormalizeText, ReleaseYear, TitleAltKeys, TitleKey, TitleWithoutYear};
 use vader::udf::{VaderCompound, VaderScores};
@@ -39,6 +44,17 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(TitleKey::default())),
         Arc::new(ScalarUDF::new_from_impl(TitleAltKeys::default())),
         Arc::new(ScalarUDF::new_from_impl(JsonNames::default())),
+        Arc::new(ScalarUDF::new_from_impl(AlsInit::default())),
+        Arc::new(ScalarUDF::new_from_impl(AlsDot::default())),
+        Arc::new(ScalarUDF::new_from_impl(SplitUnit::default())),
+    ]
+}
+
+/// Every aggregate function moodflow adds to SQL.
+pub fn aggregate_udfs() -> Vec<Arc<AggregateUDF>> {
+    vec![
+        Arc::new(AggregateUDF::new_from_impl(AlsSolve::default())),
+        Arc::new(AggregateUDF::new_from_impl(AlsGram::default())),
     ]
 }
 
@@ -47,6 +63,9 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
 pub fn register_udfs(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for udf in scalar_udfs() {
         registry.register_udf(udf)?;
+    }
+    for udaf in aggregate_udfs() {
+        registry.register_udaf(udaf)?;
     }
     Ok(())
 }

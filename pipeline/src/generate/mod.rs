@@ -13,7 +13,11 @@
 //!
 //! Films belong to mood archetypes ([`vocab::ARCHETYPES`]) whose genres,
 //! tags, title words and synopses share a tone; the pipeline should find
-//! those moods again. The same seed gives the same bytes.
+//! those moods again. MovieLens ratings come from latent tastes (a user's
+//! taste vector against the film's, near its archetype's: see `Taste`),
+//! plus quality, a user bias and noise, and a user watches more films of
+//! their favourite archetype, so the recommender has something to learn.
+//! The same seed gives the same bytes.
 
 pub mod vocab;
 
@@ -408,6 +412,58 @@ fn write_genome(dir: &Path, movies: &[Movie], rng: &mut Rng) -> Result<(u64, u64
     Ok((rows, 1))
 }
 
+/// Dimensions of the latent taste space.
+const TASTE_DIM: usize = 4;
+
+/// Latent factors behind the MovieLens ratings, so a recommender has
+/// something to learn: every archetype has a direction in a small taste
+/// space, every film sits near its archetype's direction, every user has a
+/// taste vector, and a rating is quality + user bias + taste · film + noise.
+struct Taste {
+    archetypes: Vec<[f64; TASTE_DIM]>,
+    films: Vec<[f64; TASTE_DIM]>,
+}
+
+impl Taste {
+    fn new(movies: &[Movie], seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut vector = |scale: f64| {
+            let mut v = [0.0; TASTE_DIM];
+            for x in &mut v {
+                *x = rng.normal() * scale;
+            }
+            v
+        };
+        let archetypes: Vec<[f64; TASTE_DIM]> = (0..ARCHETYPES.len()).map(|_| vector(1.0)).collect();
+        let films = movies
+            .iter()
+            .map(|m| {
+                let noise = vector(0.35);
+                let a = archetypes[m.archetype];
+                std::array::from_fn(|d| a[d] + noise[d])
+            })
+            .collect();
+        Self { archetypes, films }
+    }
+
+    fn user(&self, rng: &mut Rng) -> [f64; TASTE_DIM] {
+        std::array::from_fn(|_| rng.normal() * 0.45)
+    }
+
+    /// The archetype a user's taste points at most.
+    fn favourite(&self, user: &[f64; TASTE_DIM]) -> usize {
+        let dot = |a: &[f64; TASTE_DIM]| a.iter().zip(user).map(|(x, y)| x * y).sum::<f64>();
+        (0..self.archetypes.len())
+            .max_by(|a, b| dot(&self.archetypes[*a]).total_cmp(&dot(&self.archetypes[*b])))
+            .unwrap_or(0)
+    }
+
+    /// How much more (or less) than average this user likes film `i`.
+    fn affinity(&self, user: &[f64; TASTE_DIM], i: usize) -> f64 {
+        self.films[i].iter().zip(user).map(|(x, y)| x * y).sum()
+    }
+}
+
 /// Picks a film with a popularity skew (low indices are popular).
 fn popular(rng: &mut Rng, n: usize) -> usize {
     ((rng.next_f64().powf(1.8) * n as f64) as usize).min(n - 1)
@@ -425,6 +481,11 @@ fn write_ratings(path: &Path, movies: &[Movie], n: u64, rng: &mut Rng) -> Result
     let mut corrupt = 0u64;
     let corrupt_every = (n / 8).clamp(1, 10_000);
     let mut picks: Vec<usize> = Vec::new();
+    let taste = Taste::new(movies, rng.next_u64());
+    let mut by_archetype: Vec<Vec<usize>> = vec![Vec::new(); ARCHETYPES.len()];
+    for (i, m) in movies.iter().enumerate() {
+        by_archetype[m.archetype].push(i);
+    }
     // Users past `n_users` only appear when quotas capped at the number of
     // films leave ratings to write: the count asked for is always reached.
     let mut user = 0u64;
@@ -439,20 +500,26 @@ fn write_ratings(path: &Path, movies: &[Movie], n: u64, rng: &mut Rng) -> Result
         }
         .min(movies.len() as u64);
         picks.clear();
+        let user_taste = taste.user(rng);
+        let favourite = taste.favourite(&user_taste);
         while (picks.len() as u64) < target {
-            picks.push(popular(rng, movies.len()));
+            // People watch more of what they like: a third of a user's films
+            // come from their favourite archetype (popular ones first).
+            let pick = match by_archetype[favourite].as_slice() {
+                own if !own.is_empty() && rng.chance(0.33) => own[popular(rng, own.len())],
+                _ => popular(rng, movies.len()),
+            };
+            picks.push(pick);
             if picks.len() as u64 == target {
                 picks.sort_unstable();
                 picks.dedup();
             }
         }
         let bias = rng.normal() * 0.4;
-        let favourite = rng.below(ARCHETYPES.len() as u64) as usize;
         let start = 946_684_800 + rng.below(590_000_000);
         for &i in &picks {
             let m = &movies[i];
-            let boost = if m.archetype == favourite { 0.5 } else { 0.0 };
-            let rating = half_star(m.quality + bias + boost + rng.normal() * 0.7);
+            let rating = half_star(m.quality + bias + taste.affinity(&user_taste, i) + rng.normal() * 0.6);
             let ts = start + rng.below(20_000_000);
             out.line(&format!("{user},{},{rating:.1},{ts}", m.id), true)?;
             written += 1;
@@ -572,6 +639,11 @@ fn write_netflix_ratings(dir: &Path, nf: &[NfMovie], n: u64, rng: &mut Rng) -> R
     let mut written = 0u64;
     let mut corrupt = 0u64;
     let chunk = nf.len().div_ceil(FILES as usize).max(1);
+    // A pool of customers who rate about 60 films each (the real data has
+    // 480k customers for 100M ratings, ~200 each), spread over the real
+    // id range.
+    let customers = (n / 60).max(20);
+    let stride = (2_649_424 / customers).max(1);
     for (f, block) in nf.chunks(chunk).enumerate() {
         let mut out = Out::create(&dir.join(format!("combined_data_{}.txt", f + 1)))?;
         for (k, m) in block.iter().enumerate() {
@@ -583,7 +655,7 @@ fn write_netflix_ratings(dir: &Path, nf: &[NfMovie], n: u64, rng: &mut Rng) -> R
             };
             let count = count.min(n.saturating_sub(written));
             for _ in 0..count {
-                let customer = 6 + rng.below(2_649_424);
+                let customer = 6 + rng.below(customers) * stride;
                 let rating = ((m.quality + rng.normal() * 0.9).round() as i64).clamp(1, 5);
                 let day = rng.below(2_245);
                 out.line(&format!("{customer},{rating},{}", date_from_day(day)), false)?;
