@@ -55,6 +55,9 @@ pub struct ModelInfo {
 /// 0.2, 0.184 with 0.4).
 pub const DEFAULT_BLEND: f64 = 0.2;
 
+/// A rating at or above this is a film the user liked.
+pub const LIKED: f64 = 3.5;
+
 /// One user's or one film's vectors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vectors {
@@ -270,8 +273,11 @@ impl Factors {
     }
 
     /// A new user's vectors from their ratings, against the item factors
-    /// (no retraining): the same two solves as a user half-step. Films
-    /// without factors are ignored; `None` when none has factors.
+    /// (no retraining): the same two solves as a user half-step, except
+    /// that only films rated at least [`LIKED`] count as watched in the
+    /// implicit model: a newcomer rates the films we offer, not films they
+    /// chose, so a disliked one says nothing about what they would watch.
+    /// Films without factors are ignored; `None` when none has factors.
     pub fn fold_in(&self, ratings: &[(i64, f64)]) -> Option<Vectors> {
         let p = &self.info.params;
         let rank = p.rank;
@@ -283,7 +289,9 @@ impl Factors {
             let mut x = item.factors.clone();
             x.push(1.0);
             explicit.add(&x, 1.0, r - mu - item.bias);
-            implicit.add(&item.pref, p.alpha, 1.0 + p.alpha);
+            if *r >= LIKED {
+                implicit.add(&item.pref, p.alpha, 1.0 + p.alpha);
+            }
         }
         if explicit.count == 0 {
             return None;
