@@ -834,11 +834,13 @@ async fn evaluate_recommender(
         return Ok(());
     }
     println!(
-        "per-user split: {:.0}% held out (seed {}), {} training and {} held-out ratings; ranking over {} users with a held-out film rated >= 4",
+        "per-user split: {:.0}% held out (seed {}), {} training and {} held-out ratings ({} of films in the training split: \
+         RMSE and MAE; \"RMSE all\" gives the rest the fallback); ranking over {} users with a held-out film rated >= 4",
         report.holdout * 100.0,
         report.seed,
         moodflow_pipeline::output::group(report.train_ratings as u64),
         moodflow_pipeline::output::group(report.test_ratings as u64),
+        moodflow_pipeline::output::group(report.known_pairs as u64),
         report.ranked_users
     );
     let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
@@ -847,6 +849,7 @@ async fn evaluate_recommender(
             m.method.clone(),
             num(m.rmse),
             num(m.mae),
+            num(m.rmse_all),
             format!("{:.4}", m.precision),
             format!("{:.4}", m.recall),
             format!("{:.4}", m.ndcg),
@@ -855,8 +858,16 @@ async fn evaluate_recommender(
     println!(
         "{}",
         moodflow_pipeline::output::text_table(
-            &["method", "RMSE", "MAE", "precision@10", "recall@10", "nDCG@10"],
-            &[1, 2, 3, 4, 5],
+            &[
+                "method",
+                "RMSE",
+                "MAE",
+                "RMSE all",
+                "precision@10",
+                "recall@10",
+                "nDCG@10"
+            ],
+            &[1, 2, 3, 4, 5, 6],
             rows
         )
     );

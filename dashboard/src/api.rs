@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, Problem};
 use crate::feel::{feel, Feeling};
+use crate::foryou::{self, OnboardingFilm, PersonalList, Together};
 use crate::params::{movie_id, Params, PlaylistFilter};
 use crate::snapshot::{MoodEntry, Movie, Snapshot};
 use crate::state::AppState;
@@ -175,4 +176,85 @@ pub async fn not_found() -> ApiError {
     ApiError(Problem::NotFound(
         "no such API endpoint (see the README's API table)".to_string(),
     ))
+}
+
+/// `GET /api/users/{id}/recommendations?mood=&limit=`
+pub async fn user_recommendations(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<PersonalList> {
+    let params = Params::parse(q.as_deref(), &["mood", "limit"])?;
+    let s = state.snapshot()?;
+    let mood = foryou::mood_param(&s, params.text("mood", 200)?.as_deref())?;
+    let limit = params.int("limit", 1, foryou::MAX_LIMIT)?.unwrap_or(10) as usize;
+    Ok(Json(foryou::for_user(&s, &id, mood, limit).await?))
+}
+
+/// One rating of a newcomer.
+#[derive(Debug, Deserialize)]
+struct RatingIn {
+    #[serde(rename = "movieId")]
+    movie_id: i64,
+    rating: f64,
+}
+
+/// The body of `POST /api/recommendations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUserRequest {
+    ratings: Vec<RatingIn>,
+    #[serde(default)]
+    mood: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `POST /api/recommendations` with `{"ratings": [{"movieId": 1, "rating": 4.5}, …], "mood": "…", "limit": 10}`:
+/// a newcomer's list, folded in from their ratings.
+pub async fn new_user_recommendations(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<PersonalList> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::TooLarge(MAX_BODY)
+        } else {
+            Problem::BadBody(e.body_text())
+        }
+    })?;
+    let req: NewUserRequest = serde_json::from_slice(&body).map_err(|e| {
+        Problem::BadBody(format!(
+            "expected JSON {{\"ratings\": [{{\"movieId\": 1, \"rating\": 4.5}}], \"mood\": \"…\", \"limit\": 10}}: {e}"
+        ))
+    })?;
+    let limit = match req.limit {
+        None => 10,
+        Some(l) if (1..=foryou::MAX_LIMIT).contains(&l) => l as usize,
+        Some(l) => return Err(Problem::param("limit", format!("{l} is not in 1..{}", foryou::MAX_LIMIT)).into()),
+    };
+    let s = state.snapshot()?;
+    let mood = foryou::mood_param(&s, req.mood.as_deref().filter(|m| !m.is_empty()))?;
+    let ratings: Vec<(i64, f64)> = req.ratings.iter().map(|r| (r.movie_id, r.rating)).collect();
+    Ok(Json(foryou::for_new_user(&s, &ratings, mood, limit)?))
+}
+
+/// `GET /api/onboarding`: the films a newcomer is asked to rate.
+pub async fn onboarding(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Vec<OnboardingFilm>> {
+    Params::parse(q.as_deref(), &[])?;
+    let s = state.snapshot()?;
+    Ok(Json(foryou::onboarding(&s)))
+}
+
+/// `GET /api/movies/{id}/together`: films watched with this one.
+pub async fn together(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Vec<Together>> {
+    let params = Params::parse(q.as_deref(), &["limit"])?;
+    let limit = params.int("limit", 1, foryou::MAX_LIMIT)?.unwrap_or(10) as usize;
+    let s = state.snapshot()?;
+    let m = find_movie(&s, &raw)?;
+    Ok(Json(foryou::watched_together(&s, m.id, limit)))
 }

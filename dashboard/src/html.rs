@@ -19,6 +19,8 @@ pub fn url_part(text: &str) -> String {
 const NAV: &[(&str, &str)] = &[
     ("/", "Moods"),
     ("/feel", "How do you feel?"),
+    ("/for-you", "For you"),
+    ("/new", "New here?"),
     ("/charts", "Charts"),
     ("/search", "Search"),
     ("/status", "Pipeline status"),

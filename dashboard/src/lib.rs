@@ -5,13 +5,15 @@
 //! memory ([`snapshot`]) and swaps in a newer run when one lands
 //! ([`state`]). Every view is server-rendered HTML ([`pages`]) with inline
 //! SVG charts ([`svg`]), so it works offline and without JavaScript, and
-//! has a JSON twin under `/api` ([`api`]); both are computed by [`views`].
+//! has a JSON twin under `/api` ([`api`]); both are computed by [`views`],
+//! and the personal recommendations by [`foryou`].
 
 pub mod api;
 pub mod bench;
 pub mod error;
 pub mod feel;
 pub mod files;
+pub mod foryou;
 pub mod html;
 pub mod pages;
 pub mod params;
@@ -39,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/movies/{id}", get(pages::movie))
         .route("/charts", get(pages::charts))
         .route("/feel", get(pages::feel_page))
+        .route("/for-you", get(pages::for_you))
+        .route("/new", get(pages::new_user))
         .route("/search", get(pages::search))
         .route("/status", get(pages::status))
         .route("/health", get(|| async { "ok\n" }))
@@ -48,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/movies", get(api::search))
         .route("/api/movies/{id}", get(api::movie))
         .route("/api/movies/{id}/similar", get(api::similar))
+        .route("/api/movies/{id}/together", get(api::together))
+        .route("/api/users/{id}/recommendations", get(api::user_recommendations))
+        .route("/api/recommendations", post(api::new_user_recommendations))
+        .route("/api/onboarding", get(api::onboarding))
         .route("/api/status", get(api::status))
         .route("/api/charts/scatter", get(api::scatter))
         .route("/api/charts/histograms", get(api::histograms))

@@ -12,6 +12,7 @@ use maud::{html, Markup};
 use crate::api::{check_text, find_mood, find_movie};
 use crate::error::{PageError, Problem};
 use crate::feel::feel;
+use crate::foryou::PersonalList;
 use crate::html::{group, page, url_part, utc};
 use crate::params::{Params, PlaylistFilter};
 use crate::snapshot::Snapshot;
@@ -248,6 +249,13 @@ pub async fn movie(State(state): State<AppState>, Path(raw): Path<String>, RawQu
                 (svg::stars(&format!("stars{i}"), &r.source, &r.stars))
             }
         }
+        @let together = crate::foryou::watched_together(&s, m.id, 8);
+        @if !together.is_empty() {
+            h2 { "People who watched this also watched" }
+            ol.together { @for t in &together {
+                li { (movie_link(t.id, &t.title)) " " span.muted { "(" (mood_link(&t.mood, &t.mood_slug)) ")" } }
+            } }
+        }
         h2 { "Nearest movies" }
         table {
             caption { "The 10 movies closest in feature space" }
@@ -410,4 +418,136 @@ pub async fn status(State(state): State<AppState>, RawQuery(q): RawQuery) -> Pag
 /// Any other path.
 pub async fn not_found() -> PageError {
     PageError(Problem::NotFound("There is no page at this address.".to_string()))
+}
+
+fn mood_select(s: &Snapshot, selected: Option<&str>) -> Markup {
+    html! {
+        label for="mood" {
+            "Mood "
+            select #mood name="mood" {
+                option value="" selected[selected.is_none()] { "any mood" }
+                @for e in &s.moods {
+                    option value=(e.slug) selected[selected == Some(e.slug.as_str())] { (e.mood.label) }
+                }
+            }
+        }
+    }
+}
+
+fn personal_table(list: &PersonalList, caption: &str) -> Markup {
+    html! {
+        @if list.items.is_empty() {
+            p.muted { "No film left to recommend here: every film of this mood is rated already." }
+        } @else {
+            table.personal {
+                caption { (caption) }
+                thead { tr {
+                    th.num scope="col" { "#" } th scope="col" { "Title" } th scope="col" { "Mood" }
+                    th.num scope="col" { "Predicted" } th scope="col" { "Why" }
+                } }
+                tbody { @for r in &list.items { tr {
+                    td.num { (r.rank) } td { (movie_link(r.id, &r.title)) }
+                    td { (swatch(r.cluster)) (mood_link(&r.mood, &r.mood_slug)) }
+                    td.num { (format!("{:.1}★", r.predicted)) }
+                    td { @if r.reason.is_empty() { span.muted { "popular with people like you" } } @else { (r.reason) } }
+                } } }
+            }
+        }
+    }
+}
+
+/// `GET /for-you?user=&mood=`: a user's personal list.
+pub async fn for_you(State(state): State<AppState>, RawQuery(q): RawQuery) -> PageResult {
+    let params = Params::parse(q.as_deref(), &["user", "mood"])?;
+    let user = params.text("user", 64)?;
+    let mood_name = params.text("mood", 200)?;
+    let s = state.snapshot()?;
+    let mood = crate::foryou::mood_param(&s, mood_name.as_deref())?;
+    let form = html! {
+        form.filters action="/for-you" method="get" {
+            label for="user" { "Your user id " input #user name="user" value=[user.as_deref()] placeholder="12, ml:12 or nf:1488844" required; }
+            (mood_select(&s, mood.map(|m| m.slug.as_str())))
+            button type="submit" { "Recommend" }
+        }
+    };
+    let Some(user) = user else {
+        let body = html! {
+            h1 { "For you" }
+            p { "Films picked for one person from everything they rated: what people with their taste \
+                watched and liked, never a film they rated. MovieLens users are plain numbers (" code { "12" }
+                "), Netflix Prize customers " code { "nf:…" } ". New here? " a href="/new" { "Rate a dozen films" } " instead." }
+            (form)
+        };
+        return Ok(Html(page("For you", "/for-you", body)));
+    };
+    let list = crate::foryou::for_user(&s, &user, mood, 10).await?;
+    let who = list.user.clone().unwrap_or_default();
+    let body = html! {
+        h1 { "For you" }
+        (form)
+        p.muted { "Based on " (group(list.rated as u64)) " ratings of " strong { (who) } "."
+            @if let Some(m) = &list.mood { " Only " (m) " films." } }
+        (personal_table(&list, &format!("Recommended for {who}")))
+    };
+    Ok(Html(page("For you", "/for-you", body)))
+}
+
+/// `GET /new?r<movieId>=<stars>…&mood=`: a newcomer rates the films
+/// offered and gets a list at once.
+pub async fn new_user(State(state): State<AppState>, RawQuery(q): RawQuery) -> PageResult {
+    let s = state.snapshot()?;
+    let offered = crate::foryou::onboarding(&s);
+    let names: Vec<String> = offered.iter().map(|f| format!("r{}", f.id)).collect();
+    let mut allowed: Vec<&str> = names.iter().map(String::as_str).collect();
+    allowed.push("mood");
+    let params = Params::parse(q.as_deref(), &allowed)?;
+    let mood = crate::foryou::mood_param(&s, params.text("mood", 200)?.as_deref())?;
+    let mut ratings = Vec::new();
+    for (film, name) in offered.iter().zip(&names) {
+        if let Some(v) = params.text(name, 8)? {
+            let stars: f64 = v
+                .parse()
+                .map_err(|_| Problem::param(name, format!("'{v}' is not a number of stars")))?;
+            ratings.push((film.id, stars));
+        }
+    }
+    let chosen: std::collections::HashMap<i64, f64> = ratings.iter().copied().collect();
+    let list = if ratings.is_empty() {
+        None
+    } else {
+        Some(crate::foryou::for_new_user(&s, &ratings, mood, 10)?)
+    };
+    let body = html! {
+        h1 { "New here? Rate a few films" }
+        @if offered.is_empty() {
+            p.muted { "The recommender has not been trained on this root yet (stage 12)." }
+        } @else {
+            p { "Rate the ones you have seen (skip the others) and get a list made for you at once. \
+                Nothing is stored: the ratings live in this page's address." }
+            form.onboarding action="/new" method="get" {
+                table {
+                    caption { "Well-known films from every mood" }
+                    thead { tr { th scope="col" { "Title" } th scope="col" { "Mood" } th scope="col" { "Your rating" } } }
+                    tbody { @for (f, name) in offered.iter().zip(&names) { tr {
+                        td { (movie_link(f.id, &f.title)) }
+                        td { (swatch(f.cluster)) (f.mood) }
+                        td { select name=(name) aria-label={ "Your rating of " (f.title) } {
+                            option value="" selected[!chosen.contains_key(&f.id)] { "not seen" }
+                            @for stars in 1..=5 {
+                                option value=(stars) selected[chosen.get(&f.id) == Some(&(stars as f64))] { (stars) "★" }
+                            }
+                        } }
+                    } } }
+                }
+                (mood_select(&s, mood.map(|m| m.slug.as_str())))
+                button type="submit" { "Recommend" }
+            }
+        }
+        @if let Some(list) = &list {
+            h2 { "Your films" }
+            p.muted { "From your " (list.rated) " ratings." @if let Some(m) = &list.mood { " Only " (m) " films." } }
+            (personal_table(list, "Recommended for you"))
+        }
+    };
+    Ok(Html(page("New here?", "/new", body)))
 }

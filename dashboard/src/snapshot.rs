@@ -16,6 +16,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use moodflow_engine::{local_context, session_config, StorageRoot};
 use moodflow_ml::kmeans::model::{Model, Mood};
+use moodflow_ml::recommender::model::Factors;
 use moodflow_udfs::text::normalize_text;
 
 use crate::files::{has_parquet, list_files, FileInfo};
@@ -172,6 +173,9 @@ pub struct Snapshot {
     pub damping: f64,
     /// The files this snapshot was read from (see [`fingerprint`]).
     pub fingerprint: Vec<FileInfo>,
+    /// The recommender's film factors (stage 12), when it has run; users
+    /// are read per request ([`crate::foryou`]).
+    pub recommender: Option<Arc<Factors>>,
 }
 
 /// What a load found.
@@ -193,7 +197,8 @@ pub async fn fingerprint(root: &StorageRoot, runtime: &RuntimeEnv) -> Result<Vec
 
 /// The model's files and each table's files, in [`tables`] order.
 async fn listing(root: &StorageRoot, runtime: &RuntimeEnv) -> Result<(Vec<FileInfo>, Vec<Vec<FileInfo>>)> {
-    let model = list_files(root, runtime, "models/kmeans_model").await?;
+    let mut model = list_files(root, runtime, "models/kmeans_model").await?;
+    model.extend(list_files(root, runtime, moodflow_pipeline::recommender::MODEL_DIR).await?);
     let mut tables = Vec::new();
     for (table, _) in self::tables() {
         tables.push(list_files(root, runtime, &format!("curated/{table}")).await?);
@@ -279,6 +284,16 @@ impl Snapshot {
         } else {
             None
         };
+        // Factors of another run than the model's would be a film list of
+        // another catalogue: both are committed by `moodflow run`, and a
+        // film without factors simply has no personal score.
+        let recommender = if present.contains(&"item_factors") {
+            moodflow_pipeline::recommender::load_factors(&ctx, root, moodflow_pipeline::recommender::Users::Some(&[]))
+                .await?
+                .map(Arc::new)
+        } else {
+            None
+        };
         Ok(Loaded::Ready(Arc::new(Snapshot {
             root: root.clone(),
             model,
@@ -291,6 +306,7 @@ impl Snapshot {
             global_mean,
             damping,
             fingerprint,
+            recommender,
         })))
     }
 

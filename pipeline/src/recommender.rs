@@ -182,12 +182,25 @@ pub async fn load_factors(ctx: &SessionContext, root: &StorageRoot, users: Users
     let rank = info.params.rank;
     let items = read_table(ctx, root, "item_factors").await?.collect().await?;
     let items = read_vectors(&items, "movieId", rank, int_key)?;
+    let users = load_users(ctx, root, rank, users).await?;
+    Ok(Some(Factors::new(info, items, users)))
+}
+
+/// The factors of the chosen users (rank `rank`).
+pub async fn load_users(
+    ctx: &SessionContext,
+    root: &StorageRoot,
+    rank: usize,
+    users: Users<'_>,
+) -> Result<Vec<(String, moodflow_ml::recommender::model::Vectors)>> {
     let mut df = read_table(ctx, root, "user_factors").await?;
     if let Users::Some(ids) = users {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         df = df.filter(col("\"userId\"").in_list(ids.iter().map(|u| lit(u.as_str())).collect(), false))?;
     }
-    let users = read_vectors(&df.collect().await?, "userId", rank, str_key)?;
-    Ok(Some(Factors::new(info, items, users)))
+    read_vectors(&df.collect().await?, "userId", rank, str_key)
 }
 
 /// The ratings of `users` in the table the model was trained on, by user.

@@ -2,8 +2,10 @@
 //! metric (rating error and ranking quality), beside two baselines
 //! computed on the same split.
 //!
-//! - RMSE and MAE over every held-out rating (a film or user the training
-//!   split never saw gets the model's fallback, as `predict` would);
+//! - RMSE and MAE over the held-out ratings of films the training split
+//!   has (as Spark's `coldStartStrategy = "drop"` measures), and the RMSE
+//!   over every held-out rating, where a film the training split never saw
+//!   gets the model's fallback (`μ + b_u`, as `predict` would);
 //! - precision, recall and nDCG at 10 per user who has at least one
 //!   relevant held-out film (rated >= 4), ranking every film the user did
 //!   not rate in the training split;
@@ -34,11 +36,13 @@ pub struct Rating {
 pub struct Metrics {
     /// Method name.
     pub method: String,
-    /// Root mean squared error of the held-out ratings (none for a method
-    /// that does not predict ratings).
+    /// Root mean squared error of the held-out ratings of known films
+    /// (none for a method that does not predict ratings).
     pub rmse: Option<f64>,
-    /// Mean absolute error.
+    /// Mean absolute error, same pairs.
     pub mae: Option<f64>,
+    /// RMSE over every held-out rating, unknown films by the fallback.
+    pub rmse_all: Option<f64>,
     /// Precision at `k`.
     pub precision: f64,
     /// Recall at `k`.
@@ -143,6 +147,9 @@ pub struct Report {
     pub train_ratings: usize,
     /// Held-out ratings.
     pub test_ratings: usize,
+    /// Held-out ratings of films the training split has (the pairs of
+    /// `rmse` and `mae`).
+    pub known_pairs: usize,
     /// Users with at least one relevant held-out film (the ranking
     /// metrics average over them).
     pub ranked_users: usize,
@@ -198,25 +205,28 @@ pub fn report(factors: &Factors, train: &[Rating], test: &[Rating], holdout: f64
         }
     };
     let user = |u: &str| -> Option<&Vectors> { factors.users.get(u) };
-    let (rmse, mae) = errors(
-        test.iter()
-            .map(|r| (factors.predict(user(&r.user), r.item).0, r.rating)),
-    );
+    let known: Vec<&Rating> = test.iter().filter(|r| counts.contains_key(&r.item)).collect();
+    let model = |r: &Rating| factors.predict(user(&r.user), r.item).0;
+    let (rmse, mae) = errors(known.iter().map(|r| (model(r), r.rating)));
+    let (rmse_all, _) = errors(test.iter().map(|r| (model(r), r.rating)));
     let (p, r, n) = average(&model_lists);
     let mut methods = vec![Metrics {
         method: "moodflow ALS".into(),
         rmse: Some(rmse),
         mae: Some(mae),
+        rmse_all: Some(rmse_all),
         precision: p,
         recall: r,
         ndcg: n,
     }];
-    let (rmse, mae) = errors(test.iter().map(|r| (bias.predict(&r.user, r.item), r.rating)));
+    let (rmse, mae) = errors(known.iter().map(|r| (bias.predict(&r.user, r.item), r.rating)));
+    let (rmse_all, _) = errors(test.iter().map(|r| (bias.predict(&r.user, r.item), r.rating)));
     let (p, r, n) = average(&|u| top_unseen(&mut by_bias.iter().map(|(i, _)| *i), u));
     methods.push(Metrics {
         method: "bias baseline".into(),
         rmse: Some(rmse),
         mae: Some(mae),
+        rmse_all: Some(rmse_all),
         precision: p,
         recall: r,
         ndcg: n,
@@ -226,6 +236,7 @@ pub fn report(factors: &Factors, train: &[Rating], test: &[Rating], holdout: f64
         method: "most rated".into(),
         rmse: None,
         mae: None,
+        rmse_all: None,
         precision: p,
         recall: r,
         ndcg: n,
@@ -235,6 +246,7 @@ pub fn report(factors: &Factors, train: &[Rating], test: &[Rating], holdout: f64
         seed,
         train_ratings: train.len(),
         test_ratings: test.len(),
+        known_pairs: known.len(),
         ranked_users: users.len(),
         methods,
     }
