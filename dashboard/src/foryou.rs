@@ -31,6 +31,7 @@ pub struct PersonalItem {
     /// 1-based.
     pub rank: usize,
     /// MovieLens id.
+    #[serde(rename = "movieId")]
     pub id: i64,
     /// Title.
     pub title: String,
@@ -189,6 +190,7 @@ pub fn for_new_user(
 #[derive(Debug, Clone, Serialize)]
 pub struct OnboardingFilm {
     /// MovieLens id.
+    #[serde(rename = "movieId")]
     pub id: i64,
     /// Title.
     pub title: String,
@@ -246,6 +248,7 @@ pub fn onboarding(s: &Snapshot) -> Vec<OnboardingFilm> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Together {
     /// MovieLens id.
+    #[serde(rename = "movieId")]
     pub id: i64,
     /// Title.
     pub title: String,

@@ -76,6 +76,14 @@ fn chromium_renders_every_view() {
             .expect("a movie")
             .clone();
         let (slug, label) = (mood.slug.clone(), mood.mood.label.clone());
+        // A newcomer who loves the first four films offered and dislikes the next two.
+        let offered = moodflow_dashboard::foryou::onboarding(&s);
+        let new_user: Vec<String> = offered
+            .iter()
+            .take(6)
+            .enumerate()
+            .map(|(i, f)| format!("r{}={}", f.id, if i < 4 { 5 } else { 1 }))
+            .collect();
         let (listener, addr) = bind("127.0.0.1:0").await.expect("bind");
         let server = tokio::spawn(serve(state, listener));
 
@@ -120,6 +128,20 @@ fn chromium_renders_every_view() {
                 ],
             ),
             ("search", "/search?q=the".to_string(), vec!["movies match".to_string()]),
+            (
+                "for-you",
+                "/for-you?user=1".to_string(),
+                vec!["Recommended for ml:1".to_string(), "because you liked".to_string()],
+            ),
+            (
+                "new-user",
+                format!("/new?{}", new_user.join("&")),
+                vec![
+                    "Rate the ones you have seen".to_string(),
+                    "Recommended for you".to_string(),
+                    "From your 6 ratings.".to_string(),
+                ],
+            ),
             (
                 "status",
                 "/status".to_string(),

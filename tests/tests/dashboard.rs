@@ -22,7 +22,7 @@ use moodflow_engine::{local_context, session_config, StorageRoot};
 use moodflow_ml::kmeans::driver::Params;
 use moodflow_pipeline::generate::{generate, GenerateOptions};
 use moodflow_pipeline::progress::Progress;
-use moodflow_pipeline::stages::{run_stages, PipelineOptions, STAGES};
+use moodflow_pipeline::stages::{run_stages, PipelineOptions, RECOMMENDER_STAGES, STAGES};
 use moodflow_standalone::standalone;
 use moodflow_udfs::vader::analyzer;
 use serde_json::Value;
@@ -51,7 +51,8 @@ pub fn pipeline_root() -> &'static Path {
                 .expect("generate");
                 let root = StorageRoot::parse(&path.to_string_lossy()).expect("root");
                 let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
-                moodflow_tests::run_pipeline(&cluster, &root, STAGES)
+                let stages: Vec<_> = STAGES.iter().chain(RECOMMENDER_STAGES).cloned().collect();
+                moodflow_tests::run_pipeline(&cluster, &root, &stages)
                     .await
                     .expect("pipeline");
             })
@@ -792,5 +793,113 @@ fn a_newer_run_is_picked_up_without_a_restart() {
         let mut previous = None;
         assert!(!state.refresh(&mut previous).await);
         assert!(!state.refresh(&mut previous).await);
+    });
+}
+
+/// Every (user, film) pair of the generated raw ratings: the independent
+/// record of what each user rated.
+fn raw_rated(root: &Path) -> std::collections::HashSet<(String, i64)> {
+    let text = std::fs::read_to_string(root.join("raw/movielens/ratings.csv")).expect("ratings.csv");
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.trim_end_matches('\r').split(',');
+            let (u, m) = (f.next()?.parse::<i64>().ok()?, f.next()?.parse::<i64>().ok()?);
+            Some((format!("ml:{u}"), m))
+        })
+        .collect()
+}
+
+#[test]
+fn personal_recommendations_never_repeat_a_rated_film() {
+    let root = pipeline_root();
+    moodflow_tests::block_on(async move {
+        let (_, app) = app(root).await;
+        let rated = raw_rated(root);
+        let mut checked = 0;
+        for user in ["1", "ml:2", "7"] {
+            let a = get(&app, &format!("/api/users/{user}/recommendations?limit=20")).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            let v = a.json();
+            let id = v["user"].as_str().expect("user").to_string();
+            assert!(id.starts_with("ml:"));
+            let items = v["items"].as_array().expect("items");
+            assert_eq!(items.len(), 20);
+            for it in items {
+                let movie = it["movieId"].as_i64().expect("id");
+                assert!(!rated.contains(&(id.clone(), movie)), "{id} rated {movie} already");
+                checked += 1;
+            }
+            let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().expect("score")).collect();
+            assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
+        }
+        assert_eq!(checked, 60);
+        // Within a mood, every film is of that mood.
+        let moods = get(&app, "/api/moods").await.json();
+        let slug = moods[0]["slug"].as_str().expect("slug").to_string();
+        let label = moods[0]["label"].as_str().expect("label").to_string();
+        let v = get(&app, &format!("/api/users/1/recommendations?mood={slug}&limit=5"))
+            .await
+            .json();
+        assert!(v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["mood"] == label.as_str()));
+        // Unknown user, bad limit, unknown mood.
+        assert_eq!(
+            get(&app, "/api/users/987654321/recommendations").await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get(&app, "/api/users/1/recommendations?limit=0").await.status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            get(&app, "/api/users/1/recommendations?mood=nope").await.status,
+            StatusCode::NOT_FOUND
+        );
+        // A newcomer: the films offered span the moods; their ratings fold in.
+        let offered = get(&app, "/api/onboarding").await.json();
+        let offered = offered.as_array().expect("films");
+        assert_eq!(offered.len(), 12);
+        let moods_offered: std::collections::HashSet<&str> =
+            offered.iter().map(|f| f["mood"].as_str().expect("mood")).collect();
+        assert_eq!(moods_offered.len(), moods.as_array().expect("moods").len().min(12));
+        let ratings: Vec<String> = offered
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                format!(
+                    "{{\"movieId\": {}, \"rating\": {}}}",
+                    f["movieId"],
+                    if i % 2 == 0 { 5 } else { 1 }
+                )
+            })
+            .collect();
+        let body = format!("{{\"ratings\": [{}], \"limit\": 10}}", ratings.join(","));
+        let a = post_json(&app, "/api/recommendations", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let v = a.json();
+        assert_eq!(v["rated"], 12);
+        let offered_ids: Vec<i64> = offered.iter().map(|f| f["movieId"].as_i64().expect("id")).collect();
+        let got = ids(&v["items"]);
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|g| !offered_ids.contains(g)), "never a film they rated");
+        for (body, param) in [
+            ("{\"ratings\": []}", "ratings"),
+            ("{\"ratings\": [{\"movieId\": 987654321, \"rating\": 4}]}", "ratings"),
+            ("{\"ratings\": [{\"movieId\": 1, \"rating\": 7}]}", "ratings"),
+            (
+                "{\"ratings\": [{\"movieId\": 1, \"rating\": 4}], \"limit\": 0}",
+                "limit",
+            ),
+        ] {
+            let a = post_json(&app, "/api/recommendations", body).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}: {}", a.body);
+            assert_eq!(a.json()["param"], param, "{body}");
+        }
+        let a = post_json(&app, "/api/recommendations", "{\"ratings\": 3}").await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
     });
 }
