@@ -281,6 +281,19 @@ enum BenchCommand {
         #[arg(long)]
         scheduler: Option<String>,
     },
+    /// Stage 12 (ALS) on generated unified ratings: seconds per alternation
+    /// and peak RSS.
+    Recommender {
+        /// Sizes in MovieLens ratings (Netflix gets half as many), comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+        ratings: Vec<u64>,
+        /// Scratch directory (replaced for each size).
+        #[arg(long, default_value = "./bench-recommender")]
+        dir: PathBuf,
+        /// Ballista scheduler to submit to; standalone when absent.
+        #[arg(long)]
+        scheduler: Option<String>,
+    },
     /// Latency of trivial jobs (`SELECT 1`): Ballista's fixed cost per job.
     Job {
         /// Ballista scheduler to submit to; standalone when absent.
@@ -488,6 +501,17 @@ async fn dispatch(command: Command) -> Result<()> {
                 let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
                 for n in ratings {
                     moodflow_pipeline::bench::bench_netflix(&dir.join(n.to_string()), n, &cluster).await?;
+                }
+                Ok(())
+            }
+            BenchCommand::Recommender {
+                ratings,
+                dir,
+                scheduler,
+            } => {
+                let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
+                for n in ratings {
+                    moodflow_pipeline::bench::bench_recommender(&dir.join(n.to_string()), n, &cluster).await?;
                 }
                 Ok(())
             }

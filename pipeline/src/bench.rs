@@ -7,7 +7,9 @@
 //!   resident memory per stage (Linux: VmHWM, reset before each stage);
 //! - `netflix`: generated Netflix Prize rating files of a given size, read
 //!   by `wc -l` (the floor: one pass over the bytes), by the Netflix scan
-//!   alone and by the whole stage 07 (scan, Parquet out, rejects).
+//!   alone and by the whole stage 07 (scan, Parquet out, rejects);
+//! - `recommender`: stage 12 on generated unified ratings: time per
+//!   alternation and peak resident memory.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -327,6 +329,61 @@ pub async fn bench_netflix(dir: &Path, ratings: u64, cluster: &Cluster) -> Resul
         "stage 07: scan + Parquet + rejects + titles",
         s.elapsed.as_secs_f64(),
         peak_rss_mib(),
+    );
+    Ok(())
+}
+
+/// Generates `ratings` ratings under `dir`, makes `unified_ratings` (stages
+/// 01 and 07-09; the text and mood stages are not needed) and trains the
+/// recommender (stage 12), printing the time of each alternation and the
+/// process's peak resident memory during the training.
+pub async fn bench_recommender(dir: &Path, ratings: u64, cluster: &Cluster) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let summary = generate(dir, GenerateOptions { ratings, seed: 42 })?;
+    let root = StorageRoot::parse(&dir.to_string_lossy())?;
+    let quiet = Progress::new(true);
+    let netflix = crate::stages::netflix_inputs(&cluster.ctx, &root)
+        .await?
+        .context("the generated root has no Netflix files")?;
+    let mut vars = BTreeMap::new();
+    vars.insert("netflix_titles_file".to_string(), netflix.titles_file.clone());
+    let prepare: Vec<_> = STAGES[..1]
+        .iter()
+        .chain(crate::stages::NETFLIX_STAGES)
+        .cloned()
+        .collect();
+    let started = Instant::now();
+    run_stages(cluster, &root, &prepare, &vars, &PipelineOptions::default(), &quiet).await?;
+    println!(
+        "{} MovieLens + {} Netflix ratings generated; stages 01, 07-09 in {:.1}s",
+        group(summary.ratings),
+        group(summary.netflix_ratings),
+        started.elapsed().as_secs_f64()
+    );
+    reset_peak_rss();
+    let started = Instant::now();
+    let trained =
+        crate::recommender::run_recommender(cluster, &root, &crate::stages::PipelineOptions::default().recommender)
+            .await?;
+    let total = started.elapsed().as_secs_f64();
+    let m = &trained.model;
+    let per_iter: Vec<f64> = m.iterations.iter().map(|i| i.seconds).collect();
+    println!(
+        "stage 12 on {} ratings ({} users, {} films), rank {}: {total:.1}s, {} Ballista jobs, \
+         {:.2}s per alternation (min {:.2}s, max {:.2}s), training RMSE {:.4}, validation RMSE {}, peak RSS {} MiB",
+        group(m.ratings),
+        group(m.users),
+        group(m.items),
+        m.params.rank,
+        m.jobs,
+        per_iter.iter().sum::<f64>() / per_iter.len().max(1) as f64,
+        per_iter.iter().copied().fold(f64::INFINITY, f64::min),
+        per_iter.iter().copied().fold(0.0, f64::max),
+        m.iterations.last().map_or(f64::NAN, |i| i.train_rmse),
+        m.validation_rmse.map_or("n/a".to_string(), |v| format!("{v:.4}")),
+        peak_rss_mib().map_or("n/a".into(), |v| format!("{v:.0}"))
     );
     Ok(())
 }

@@ -23,6 +23,9 @@ pub struct TableInfo {
     /// Written by the Netflix Prize stages (07-09), which run only when
     /// the root has Netflix files.
     pub netflix: bool,
+    /// Written by stage 12, the recommender (checked by `verify` once it
+    /// has trained: `moodflow train-recommender` can run it on its own).
+    pub recommender: bool,
     /// The job also writes `_rejects/<name>`.
     pub has_rejects: bool,
     /// No rows is a valid outcome (see the module docs).
@@ -43,6 +46,7 @@ pub fn tables() -> Vec<TableInfo> {
     let mut out = Vec::new();
     for stage in all_stages() {
         let netflix = NETFLIX_STAGES.iter().any(|s| s.number == stage.number);
+        let recommender = RECOMMENDER_STAGES.iter().any(|s| s.number == stage.number);
         let (outputs, may_be_empty) = match (&stage.kind, stage.job()) {
             (StageKind::Sql(_), Some(Ok(job))) => (job.outputs(), job.may_be_empty.clone()),
             // An embedded job that does not parse is caught by the tests
@@ -59,6 +63,7 @@ pub fn tables() -> Vec<TableInfo> {
                 name: table.clone(),
                 stage: stage.id(),
                 netflix,
+                recommender,
                 has_rejects: outputs.iter().any(|o| o == &format!("_rejects/{table}")),
                 may_be_empty: may_be_empty.contains(table),
             });
@@ -111,7 +116,7 @@ mod tests {
         assert!(t("title_bridge_unmatched").may_be_empty && t("title_bridge_unmatched").netflix);
         assert_eq!(t("clustered_movies").stage, "05_train_kmeans");
         assert_eq!(t("item_factors").stage, "12_train_recommender");
-        assert!(!t("user_factors").netflix);
+        assert!(!t("user_factors").netflix && t("user_factors").recommender);
         assert_eq!(job_variables()["playlist_size"], "20");
     }
 }

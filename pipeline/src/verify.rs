@@ -95,7 +95,10 @@ async fn check_tables(
     netflix: bool,
 ) -> Result<BTreeSet<String>> {
     let mut present = BTreeSet::new();
-    for table in crate::catalog::tables().into_iter().filter(|t| t.netflix == netflix) {
+    for table in crate::catalog::tables()
+        .into_iter()
+        .filter(|t| t.netflix == netflix && !t.recommender)
+    {
         let name = &table.name;
         if !register(ctx, root, name, &format!("curated/{name}")).await {
             report.push(format!("{name} exists"), false, "missing: run `moodflow run`");
@@ -246,7 +249,83 @@ pub async fn verify(root: &StorageRoot) -> Result<Report> {
         }
     }
     check_netflix(&ctx, root, &mut report).await?;
+    check_recommender(&ctx, root, &mut report).await?;
     Ok(report)
+}
+
+/// Stage 12's outputs, once it has trained: both factor tables with as
+/// many rows as the model says, no null vector, a finite validation RMSE
+/// and a training error that did not grow.
+async fn check_recommender(ctx: &SessionContext, root: &StorageRoot, report: &mut Report) -> Result<()> {
+    let model = match crate::recommender::read_model(ctx, root).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            report.warn(
+                "recommender trained",
+                "stage 12 has not run on this root (`moodflow run` or `moodflow train-recommender`)",
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            report.push("recommender model.json readable", false, e.to_string());
+            return Ok(());
+        }
+    };
+    for (table, key, expected) in [
+        ("user_factors", "userId", model.users),
+        ("item_factors", "movieId", model.items),
+    ] {
+        if !register(ctx, root, table, &format!("curated/{table}")).await {
+            report.push(
+                format!("{table} exists"),
+                false,
+                "missing: run `moodflow train-recommender`",
+            );
+            continue;
+        }
+        let rows = scalar(ctx, &format!("SELECT count(*) FROM {table}")).await?;
+        report.push(
+            format!(
+                "{table}: one row per trained {}",
+                if key == "userId" { "user" } else { "film" }
+            ),
+            rows as u64 == expected,
+            format!("{rows} rows, model.json says {expected}"),
+        );
+        let nulls = scalar(
+            ctx,
+            &format!(
+                "SELECT count(*) FROM {table} WHERE \"{key}\" IS NULL OR factors IS NULL OR pref IS NULL OR bias IS NULL \
+                 OR array_length(factors) <> {rank} OR array_length(pref) <> {rank}",
+                rank = model.params.rank
+            ),
+        )
+        .await?;
+        report.push(
+            format!("{table}: full vectors"),
+            nulls == 0,
+            format!("{nulls} rows null or not of rank {}", model.params.rank),
+        );
+    }
+    let first = model.iterations.first().map_or(f64::NAN, |i| i.train_rmse);
+    let last = model.iterations.last().map_or(f64::NAN, |i| i.train_rmse);
+    report.push(
+        "recommender: training error fell",
+        last.is_finite() && last <= first,
+        format!(
+            "training RMSE {first:.4} -> {last:.4} over {} alternations",
+            model.iterations.len()
+        ),
+    );
+    match model.validation_rmse {
+        Some(v) => report.push(
+            "recommender: validation RMSE",
+            v.is_finite() && v < 2.0,
+            format!("{v:.4} on {} held-out ratings", model.validation_pairs),
+        ),
+        None => report.warn("recommender: validation RMSE", "no held-out rating was scored"),
+    }
+    Ok(())
 }
 
 /// The ledger of an ingest stage over the committed tables: one check per
