@@ -155,15 +155,18 @@ pub fn check_text(text: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// A body axum could not read: too large (413) or otherwise bad (400).
+fn body_problem(e: BytesRejection) -> Problem {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::TooLarge(MAX_BODY)
+    } else {
+        Problem::BadBody(e.body_text())
+    }
+}
+
 /// `POST /api/mood-from-text` with `{"text": "..."}`
 pub async fn mood_from_text(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Feeling> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::TooLarge(MAX_BODY)
-        } else {
-            Problem::BadBody(e.body_text())
-        }
-    })?;
+    let body = body.map_err(body_problem)?;
     let req: FeelRequest = serde_json::from_slice(&body)
         .map_err(|e| Problem::BadBody(format!("expected JSON {{\"text\": \"...\"}}: {e}")))?;
     check_text(&req.text)?;
@@ -216,13 +219,7 @@ pub async fn new_user_recommendations(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<PersonalList> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::TooLarge(MAX_BODY)
-        } else {
-            Problem::BadBody(e.body_text())
-        }
-    })?;
+    let body = body.map_err(body_problem)?;
     let req: NewUserRequest = serde_json::from_slice(&body).map_err(|e| {
         Problem::BadBody(format!(
             "expected JSON {{\"ratings\": [{{\"movieId\": 1, \"rating\": 4.5}}], \"mood\": \"…\", \"limit\": 10}}: {e}"
