@@ -20,9 +20,12 @@
 -- @ledger nf_raw_ratings -> netflix_ratings required
 -- @ledger nf_raw_titles -> nf_movies_meta required
 
+-- The rating files are read once: the scan of the valid rows sets aside
+-- its rejects and each split's line and record counts under
+-- ${curated}/_scan/ (never committed), read back below and by the ledger.
 CREATE EXTERNAL TABLE nf_raw_ratings STORED AS NETFLIX_RATINGS
 LOCATION '${root}/raw/netflix_prize/combined_data_*.txt'
-OPTIONS ('partitions' '${netflix_partitions}');
+OPTIONS ('partitions' '${netflix_partitions}', 'side_outputs' '${curated}/_scan/netflix_ratings/');
 
 CREATE EXTERNAL TABLE nf_raw_titles STORED AS NETFLIX_TITLES
 LOCATION '${root}/raw/netflix_prize/${netflix_titles_file}';
@@ -51,6 +54,15 @@ COPY (
   SELECT movie_id, customer_id, rating, date FROM nf_raw_ratings WHERE reason IS NULL
 ) TO '${curated}/netflix_ratings/' STORED AS PARQUET;
 
+-- What the scan set aside: a reject's line number within its split plus
+-- the lines of the file's earlier splits is its line in the file.
+CREATE EXTERNAL TABLE nf_split_rejects (file VARCHAR, start BIGINT, line BIGINT, raw_line VARCHAR, reason VARCHAR)
+STORED AS PARQUET LOCATION '${curated}/_scan/netflix_ratings/rejects/';
+CREATE EXTERNAL TABLE nf_splits (file VARCHAR, start BIGINT, lines BIGINT, records BIGINT)
+STORED AS PARQUET LOCATION '${curated}/_scan/netflix_ratings/splits/';
+
 COPY (
-  SELECT file, line, raw_line, reason FROM nf_raw_ratings WHERE reason IS NOT NULL
+  SELECT r.file, r.line + coalesce(sum(s.lines), 0) AS line, r.raw_line, r.reason
+  FROM nf_split_rejects r LEFT JOIN nf_splits s ON s.file = r.file AND s.start < r.start
+  GROUP BY r.file, r.start, r.line, r.raw_line, r.reason
 ) TO '${curated}/_rejects/netflix_ratings/' STORED AS PARQUET;

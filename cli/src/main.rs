@@ -91,6 +91,14 @@ enum Command {
         /// No progress or summary, only errors.
         #[arg(short, long)]
         quiet: bool,
+        /// Stop after this stage (`--until 09`: everything but the
+        /// recommender); the stage 11 checks still run.
+        #[arg(long, value_name = "NN")]
+        until: Option<String>,
+        /// Also write the summary as JSON here (per stage: seconds, peak
+        /// RSS, rows written and rejected).
+        #[arg(long, value_name = "FILE")]
+        report_json: Option<PathBuf>,
     },
     /// Stage 10: retrain k-means on the current nf_features (for tuning),
     /// then rebuild the playlists.
@@ -294,6 +302,27 @@ enum BenchCommand {
         #[arg(long)]
         scheduler: Option<String>,
     },
+    /// Stages 01-09 on generated data, as a separate `moodflow run --until
+    /// 09` process: wall time and peak RSS per stage and in total; with
+    /// `--vs-spark DIR`, the PySpark implementation in DIR (its
+    /// `run_all.py`) on the same raw files, and the ratios.
+    Pipeline {
+        /// Sizes in MovieLens ratings (Netflix gets half as many), comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+        ratings: Vec<u64>,
+        /// Scratch directory (one subdirectory per size, kept and reused
+        /// while the size matches).
+        #[arg(long, default_value = "./bench-pipeline")]
+        dir: PathBuf,
+        /// A PySpark implementation of the same stages to compare with
+        /// (e.g. ../shared/anchors/spark); skipped, with a note, when the
+        /// Python cannot import pyspark.
+        #[arg(long, value_name = "DIR")]
+        vs_spark: Option<PathBuf>,
+        /// The Python that runs it.
+        #[arg(long, default_value = "python3")]
+        spark_python: String,
+    },
     /// Latency of trivial jobs (`SELECT 1`): Ballista's fixed cost per job.
     Job {
         /// Ballista scheduler to submit to; standalone when absent.
@@ -364,12 +393,23 @@ async fn dispatch(command: Command) -> Result<()> {
             println!("generated under {}: {summary:?}", root.display());
             Ok(())
         }
-        Command::Run { root, session, quiet } => {
+        Command::Run {
+            root,
+            session,
+            quiet,
+            until,
+            report_json,
+        } => {
             let storage = StorageRoot::parse(&root)?;
+            let options = RunOptions {
+                quiet,
+                until,
+                report_json,
+            };
             locked(
                 &storage,
                 "run",
-                run(&root, session.scheduler.as_deref(), &session.conf, quiet),
+                run(&root, session.scheduler.as_deref(), &session.conf, &options),
             )
             .await
         }
@@ -515,6 +555,27 @@ async fn dispatch(command: Command) -> Result<()> {
                 }
                 Ok(())
             }
+            BenchCommand::Pipeline {
+                ratings,
+                dir,
+                vs_spark,
+                spark_python,
+            } => {
+                let exe = std::env::current_exe().context("cannot find the moodflow binary")?;
+                let dir = std::path::absolute(&dir)?;
+                let spark = match vs_spark {
+                    Some(d) => Some(moodflow_pipeline::bench::SparkAnchor {
+                        dir: std::path::absolute(&d)?,
+                        python: spark_python,
+                    }),
+                    None => None,
+                };
+                for n in ratings {
+                    moodflow_pipeline::bench::bench_pipeline(&dir.join(n.to_string()), n, &exe, spark.as_ref())
+                        .await?;
+                }
+                Ok(())
+            }
             BenchCommand::Job { scheduler, n } => {
                 let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
                 let on = scheduler.as_deref().unwrap_or("an in-process cluster");
@@ -559,7 +620,15 @@ async fn locked<T>(root: &StorageRoot, command: &str, work: impl std::future::Fu
     result
 }
 
-async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) -> Result<()> {
+/// How `moodflow run` runs and reports.
+struct RunOptions {
+    quiet: bool,
+    until: Option<String>,
+    report_json: Option<PathBuf>,
+}
+
+async fn run(root: &str, scheduler: Option<&str>, conf: &[String], options: &RunOptions) -> Result<()> {
+    let quiet = options.quiet;
     let root = StorageRoot::parse(root)?;
     let (settings, vars) = split_conf(conf).map_err(anyhow::Error::msg)?;
     let progress = Progress::new(quiet);
@@ -590,7 +659,14 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
             root.join(moodflow_pipeline::stages::NETFLIX_DIR)
         ));
     }
-    let (stages, mut stage_vars) = run_plan(netflix.as_ref());
+    let (mut stages, mut stage_vars) = run_plan(netflix.as_ref());
+    if let Some(until) = &options.until {
+        let Some(last) = stages.iter().position(|s| s.number == until.as_str()) else {
+            let planned: Vec<&str> = stages.iter().map(|s| s.number).collect();
+            bail!("--until {until}: this run's stages are {}", planned.join(", "));
+        };
+        stages.truncate(last + 1);
+    }
     stage_vars.extend(vars);
     let report = run_stages(
         &cluster,
@@ -604,6 +680,10 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], quiet: bool) 
     if !quiet {
         println!("{}", report.render());
         println!("outputs under {}", root.join("curated"));
+    }
+    if let Some(path) = &options.report_json {
+        std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let checks = moodflow_pipeline::verify::verify(&root).await?;
     if !quiet || !checks.passed() {

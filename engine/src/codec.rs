@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::formats::exec::{RawScanExec, ScanSpec};
 use crate::formats::table::{RawTable, TableSpec};
-use crate::kmeans::exec::{AssignMode, KMeansAssignExec, KMeansMergeExec};
+use crate::kmeans::exec::{AssignMode, AssignModel, KMeansAssignExec, KMeansMergeExec};
 use crate::kmeans::math::{Centroids, SilhouetteStats};
 
 /// Prefix of every moodflow node.
@@ -47,14 +47,19 @@ enum WireNode {
         key_column: String,
         column: String,
         dim: usize,
-        centroids: Vec<u64>,
-        silhouette: Option<WireStats>,
+        models: Vec<WireModel>,
     },
     KMeansMerge {
-        k: usize,
+        ks: Vec<usize>,
         dim: usize,
     },
     RawScan(ScanSpec),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WireModel {
+    centroids: Vec<u64>,
+    silhouette: Option<WireStats>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,21 +79,26 @@ fn floats(bits: &[u64]) -> Vec<f64> {
 
 fn to_wire(node: &dyn ExecutionPlan) -> Option<WireNode> {
     if let Some(assign) = node.downcast_ref::<KMeansAssignExec>() {
-        let c = assign.centroids();
-        let silhouette = match assign.mode() {
-            AssignMode::Lloyd => None,
-            AssignMode::Silhouette(s) => Some(WireStats {
-                counts: s.counts.clone(),
-                sums: bits(&s.sums.concat()),
-                sum_sq_norms: bits(&s.sum_sq_norms),
-            }),
-        };
+        let models = assign
+            .models()
+            .iter()
+            .map(|m| WireModel {
+                centroids: bits(m.centroids.values()),
+                silhouette: match &m.mode {
+                    AssignMode::Lloyd => None,
+                    AssignMode::Silhouette(s) => Some(WireStats {
+                        counts: s.counts.clone(),
+                        sums: bits(&s.sums.concat()),
+                        sum_sq_norms: bits(&s.sum_sq_norms),
+                    }),
+                },
+            })
+            .collect();
         return Some(WireNode::KMeansAssign {
             key_column: assign.key_column().to_string(),
             column: assign.column().to_string(),
-            dim: c.dim(),
-            centroids: bits(c.values()),
-            silhouette,
+            dim: assign.models().first().map_or(0, |m| m.centroids.dim()),
+            models,
         });
     }
     if let Some(scan) = node.downcast_ref::<RawScanExec>() {
@@ -96,7 +106,7 @@ fn to_wire(node: &dyn ExecutionPlan) -> Option<WireNode> {
     }
     node.downcast_ref::<KMeansMergeExec>()
         .map(|merge| WireNode::KMeansMerge {
-            k: merge.k(),
+            ks: merge.ks().to_vec(),
             dim: merge.dim(),
         })
 }
@@ -111,21 +121,27 @@ fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dy
             key_column,
             column,
             dim,
-            centroids,
-            silhouette,
+            models,
         } => {
-            let centroids = Centroids::from_values(dim, floats(&centroids)).map_err(DataFusionError::Internal)?;
-            let mode = match silhouette {
-                None => AssignMode::Lloyd,
-                Some(s) => AssignMode::Silhouette(SilhouetteStats {
-                    counts: s.counts,
-                    sums: floats(&s.sums).chunks(dim).map(<[f64]>::to_vec).collect(),
-                    sum_sq_norms: floats(&s.sum_sq_norms),
-                }),
-            };
-            Arc::new(KMeansAssignExec::new(input, key_column, column, centroids, mode))
+            let models = models
+                .into_iter()
+                .map(|m| {
+                    let centroids =
+                        Centroids::from_values(dim, floats(&m.centroids)).map_err(DataFusionError::Internal)?;
+                    let mode = match m.silhouette {
+                        None => AssignMode::Lloyd,
+                        Some(s) => AssignMode::Silhouette(SilhouetteStats {
+                            counts: s.counts,
+                            sums: floats(&s.sums).chunks(dim).map(<[f64]>::to_vec).collect(),
+                            sum_sq_norms: floats(&s.sum_sq_norms),
+                        }),
+                    };
+                    Ok(AssignModel { centroids, mode })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(KMeansAssignExec::new(input, key_column, column, models))
         }
-        WireNode::KMeansMerge { k, dim } => Arc::new(KMeansMergeExec::new(input, k, dim)),
+        WireNode::KMeansMerge { ks, dim } => Arc::new(KMeansMergeExec::new(input, ks, dim)),
         WireNode::RawScan(spec) => Arc::new(RawScanExec::try_new(spec, input)?),
     })
 }

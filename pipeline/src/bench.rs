@@ -25,6 +25,7 @@ use moodflow_udfs::vader::analyzer;
 
 use crate::generate::vocab::{ARCHETYPES, NEUTRAL_TAGS};
 use crate::generate::{generate, GenerateOptions};
+use crate::memory::{peak_rss_mib, reset_peak_rss};
 use crate::output::group;
 use crate::progress::Progress;
 use crate::stages::{run_stages, PipelineOptions, STAGES};
@@ -102,20 +103,6 @@ pub async fn bench_vader(n: usize) -> Result<()> {
         n as f64 / udf
     );
     Ok(())
-}
-
-/// Peak resident memory of this process since the last reset, in MiB.
-/// The process's peak resident memory (`VmHWM`), in MiB.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Resets the peak (Linux 4.0+: writing 5 to clear_refs).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Generates `ratings` ratings under `dir` and runs stages 01-04 there.
@@ -386,4 +373,229 @@ pub async fn bench_recommender(dir: &Path, ratings: u64, cluster: &Cluster) -> R
         peak_rss_mib().map_or("n/a".into(), |v| format!("{v:.0}"))
     );
     Ok(())
+}
+
+/// A PySpark implementation of stages 01-09 to run beside moodflow
+/// (`bench pipeline --vs-spark`): its directory holds `run_all.py`, which
+/// takes `--ml-dir`, `--nf-dir`, `--mode session` and `--results FILE`
+/// and writes each stage's wall time and the peak RSS of its process tree.
+#[derive(Debug, Clone)]
+pub struct SparkAnchor {
+    /// The implementation's directory.
+    pub dir: std::path::PathBuf,
+    /// The Python that runs it (it must import pyspark).
+    pub python: String,
+}
+
+/// One system's figures on one data set.
+#[derive(Debug, Clone, Default)]
+struct Figures {
+    /// Per stage number ("01"): seconds and peak RSS in MiB.
+    stages: BTreeMap<String, (f64, Option<f64>)>,
+    /// The whole process, start to exit, in seconds.
+    wall: f64,
+    /// The whole process's peak RSS, MiB.
+    peak: Option<f64>,
+}
+
+impl Figures {
+    fn stage_sum(&self) -> f64 {
+        self.stages.values().map(|s| s.0).sum()
+    }
+}
+
+/// Generates `ratings` MovieLens ratings (and half as many Netflix ones)
+/// under `dir`, unless the same size is already there, then runs stages
+/// 01-09 as a separate `moodflow run --until 09` process (the binary at
+/// `moodflow`, standalone) and, when `spark` is given and its Python can
+/// import pyspark, the Spark implementation on the same raw files. Prints
+/// wall time and peak RSS per stage and in total, and the ratios.
+pub async fn bench_pipeline(dir: &Path, ratings: u64, moodflow: &Path, spark: Option<&SparkAnchor>) -> Result<()> {
+    let marker = dir.join("bench-ratings");
+    let generated = std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == ratings.to_string());
+    if !generated {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        let started = Instant::now();
+        let summary = generate(dir, GenerateOptions { ratings, seed: 42 })?;
+        std::fs::write(&marker, ratings.to_string())?;
+        println!(
+            "generated {} MovieLens ratings of {} movies and {} Netflix ratings in {:.1}s",
+            group(summary.ratings),
+            group(summary.movies),
+            group(summary.netflix_ratings),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    for old in ["curated", "models", "spark"] {
+        let path = dir.join(old);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).with_context(|| format!("cannot clear {}", path.display()))?;
+        }
+    }
+    let ours = run_moodflow(dir, moodflow)?;
+    let theirs = match spark {
+        Some(anchor) if python_has_pyspark(&anchor.python) => Some(run_spark(dir, anchor)?),
+        Some(anchor) => {
+            println!(
+                "--vs-spark: `{} -c 'import pyspark'` fails; install pyspark (see the anchor's README) to compare",
+                anchor.python
+            );
+            None
+        }
+        None => None,
+    };
+    print!("{}", pipeline_table(ratings, &ours, theirs.as_ref()));
+    Ok(())
+}
+
+fn run_moodflow(dir: &Path, moodflow: &Path) -> Result<Figures> {
+    let report = dir.join("moodflow-report.json");
+    let started = Instant::now();
+    let status = std::process::Command::new(moodflow)
+        .arg("run")
+        .arg("--root")
+        .arg(dir)
+        .args(["--quiet", "--until", "09", "--report-json"])
+        .arg(&report)
+        .status()
+        .with_context(|| format!("cannot start {}", moodflow.display()))?;
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(status.success(), "moodflow run on {} failed ({status})", dir.display());
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&report).with_context(|| format!("cannot read {}", report.display()))?,
+    )?;
+    let mut figures = Figures {
+        wall,
+        peak: json["peak_rss_mib"].as_f64(),
+        ..Figures::default()
+    };
+    for stage in json["stages"].as_array().into_iter().flatten() {
+        let id = stage["stage"].as_str().unwrap_or_default();
+        let number = id.split('_').next().unwrap_or(id).to_string();
+        figures.stages.insert(
+            number,
+            (stage["seconds"].as_f64().unwrap_or(f64::NAN), stage["peak_rss_mib"].as_f64()),
+        );
+    }
+    Ok(figures)
+}
+
+fn python_has_pyspark(python: &str) -> bool {
+    std::process::Command::new(python)
+        .args(["-c", "import pyspark"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run_spark(dir: &Path, anchor: &SparkAnchor) -> Result<Figures> {
+    let results = dir.join("spark-results.json");
+    let log = dir.join("spark.log");
+    let out = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let started = Instant::now();
+    let status = std::process::Command::new(&anchor.python)
+        .current_dir(&anchor.dir)
+        .env("PYTHONPATH", &anchor.dir)
+        .arg(anchor.dir.join("run_all.py"))
+        .arg("--root")
+        .arg(dir.join("spark"))
+        .arg("--ml-dir")
+        .arg(dir.join("raw/movielens"))
+        .arg("--nf-dir")
+        .arg(dir.join("raw/netflix_prize"))
+        .args(["--mode", "session", "--results"])
+        .arg(&results)
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .with_context(|| format!("cannot start {}", anchor.python))?;
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        status.success(),
+        "the Spark run failed ({status}); its output is in {}",
+        log.display()
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&results).with_context(|| format!("cannot read {}", results.display()))?,
+    )?;
+    let mut figures = Figures {
+        wall: json["total_wall_s"].as_f64().unwrap_or(wall),
+        peak: json["peak_rss_tree_mb"].as_f64(),
+        ..Figures::default()
+    };
+    // Stage records are numbered "01".."09"; "startup" (the SparkSession)
+    // and UDF variants ("03[python]") are not stages of the pipeline.
+    for stage in json["stages"].as_array().into_iter().flatten() {
+        let id = stage["stage"].as_str().unwrap_or_default();
+        if id.len() == 2 && id.bytes().all(|b| b.is_ascii_digit()) {
+            figures.stages.insert(
+                id.to_string(),
+                (
+                    stage["wall_s"].as_f64().unwrap_or(f64::NAN),
+                    stage["peak_rss_tree_mb"].as_f64(),
+                ),
+            );
+        }
+    }
+    Ok(figures)
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if a > 0.0 && b.is_finite() {
+        format!("{:.1}x", b / a)
+    } else {
+        String::new()
+    }
+}
+
+fn pipeline_table(ratings: u64, ours: &Figures, theirs: Option<&Figures>) -> String {
+    let mib = |m: Option<f64>| m.map_or_else(|| "n/a".to_string(), |m| format!("{m:.0}"));
+    let mut rows = Vec::new();
+    for (stage, (seconds, peak)) in &ours.stages {
+        let mut row = vec![stage.clone(), format!("{seconds:.2}"), mib(*peak)];
+        if let Some(t) = theirs {
+            let (s, p) = t.stages.get(stage).copied().unwrap_or((f64::NAN, None));
+            row.extend([format!("{s:.2}"), mib(p), ratio(*seconds, s)]);
+        }
+        rows.push(row);
+    }
+    let mut total = vec![
+        "stages".to_string(),
+        format!("{:.2}", ours.stage_sum()),
+        mib(ours.peak),
+    ];
+    let mut process = vec!["process".to_string(), format!("{:.2}", ours.wall), String::new()];
+    if let Some(t) = theirs {
+        total.extend([
+            format!("{:.2}", t.stage_sum()),
+            mib(t.peak),
+            ratio(ours.stage_sum(), t.stage_sum()),
+        ]);
+        process.extend([format!("{:.2}", t.wall), String::new(), ratio(ours.wall, t.wall)]);
+    }
+    rows.push(total);
+    rows.push(process);
+    let header: &[&str] = if theirs.is_some() {
+        &["stage", "moodflow s", "peak MiB", "Spark s", "peak MiB", "speed-up"]
+    } else {
+        &["stage", "moodflow s", "peak MiB"]
+    };
+    let mut out = format!(
+        "\npipeline 01-09 on {} generated MovieLens ratings (standalone, {} cores):\n",
+        group(ratings),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    out.push_str(&crate::output::text_table(header, &[1, 2, 3, 4, 5], rows));
+    if let Some(t) = theirs {
+        if let (Some(a), Some(b)) = (ours.peak, t.peak) {
+            out.push_str(&format!(
+                "\npeak memory: moodflow {a:.0} MiB (the process), Spark {b:.0} MiB (JVM and Python workers): {:.1}x less\n",
+                b / a
+            ));
+        }
+    }
+    out
 }

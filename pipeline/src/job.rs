@@ -460,6 +460,13 @@ fn writes_of(plan: &LogicalPlan, outputs: &Outputs) -> Result<Vec<(String, Schem
             LogicalPlan::Copy(copy) => {
                 confine(&copy.output_url, outputs).map(|t| t.map(|t| (t, Arc::clone(copy.input.schema().inner()))))
             }
+            // A raw table that sets rows aside writes where it says.
+            LogicalPlan::Ddl(datafusion::logical_expr::DdlStatement::CreateExternalTable(t)) => t
+                .options
+                .iter()
+                .filter(|(k, _)| k.strip_prefix("format.").unwrap_or(k) == "side_outputs")
+                .try_for_each(|(_, dir)| confine_side_outputs(dir, outputs))
+                .map(|()| None),
             LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {
                 match source_as_provider(&dml.target)
                     .ok()
@@ -535,6 +542,28 @@ pub fn confine(target: &str, outputs: &Outputs) -> Result<Option<String>, String
         "it writes to '{target}', outside the job's output folder ${{curated}} ({}){allowed}; nothing was written. A job's tables go to `${{curated}}/<table>/`; `moodflow submit --allow-output DIR` allows another folder",
         outputs.curated
     ))
+}
+
+/// Below `${curated}`, where a raw table's scan sets aside its rejects and
+/// split counts (`OPTIONS ('side_outputs' …)`): `_scan/<name>/`, read back
+/// by the job and never committed.
+pub const SIDE_OUTPUTS_DIR: &str = "_scan";
+
+/// Checks a raw table's `side_outputs` folder: it must be
+/// `${curated}/_scan/<name>/`, the same textual rule as [`confine`].
+fn confine_side_outputs(target: &str, outputs: &Outputs) -> Result<(), String> {
+    let name = target
+        .strip_prefix(outputs.curated.trim_end_matches('/'))
+        .and_then(|r| r.strip_prefix('/'))
+        .and_then(|r| r.strip_prefix(SIDE_OUTPUTS_DIR))
+        .and_then(|r| r.strip_prefix('/'))
+        .map(|r| r.trim_end_matches('/'));
+    match name {
+        Some(n) if is_identifier(n) => Ok(()),
+        _ => Err(format!(
+            "its side_outputs '{target}' is not `${{curated}}/{SIDE_OUTPUTS_DIR}/<name>/` (letters, digits and _); nothing was written"
+        )),
+    }
 }
 
 /// Deregisters every table and view of the session's default schema.

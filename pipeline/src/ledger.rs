@@ -9,7 +9,9 @@
 //!
 //! - **read**: the records the raw table gives per file (valid and
 //!   malformed alike), counted by a query of its own over the same
-//!   `CREATE EXTERNAL TABLE`;
+//!   `CREATE EXTERNAL TABLE`, or, when that table sets its rejects aside
+//!   (`side_outputs`, stage 07's ratings) and the job's scan left its
+//!   split counts, the sum of those (the files are then read once);
 //! - **written**: the rows of the table the job wrote;
 //! - **rejected**: the rows of `_rejects/<table>` per file they name;
 //! - for CSV files, the **physical lines** of the file, counted from its
@@ -180,40 +182,69 @@ pub async fn account(
                 job.name, entry.raw
             )));
         };
-        let locations = match &create {
-            Statement::CreateExternalTable(t) => t.locations.clone(),
-            _ => Vec::new(),
+        let (locations, side_outputs) = match &create {
+            Statement::CreateExternalTable(t) => (
+                t.locations.clone(),
+                t.options.iter().find_map(|(k, v)| {
+                    (k.strip_prefix("format.").unwrap_or(k) == "side_outputs")
+                        .then(|| v.to_string().trim_matches('\'').trim_end_matches('/').to_string())
+                }),
+            ),
+            _ => (Vec::new(), None),
         };
+        // Where the job's scan set aside its split counts, those are the
+        // records it read: the files are not read again.
+        if let Some(dir) = side_outputs {
+            let splits = count_parquet(ctx, &format!("{dir}/splits/"), "file, sum(records)", "GROUP BY file").await?;
+            if !splits.is_empty() {
+                out.push(account_table(ctx, root, tables, Counted::Splits(splits), entry, locations).await?);
+                continue;
+            }
+        }
         let _ = ctx.deregister_table(raw_name.as_str());
         let plan = ctx.state().statement_to_plan(create).await?;
         ctx.execute_logical_plan(plan).await?.collect().await?;
-        let result = account_table(ctx, root, tables, &raw_name, entry, locations).await;
+        let result = account_table(ctx, root, tables, Counted::Scan(&raw_name), entry, locations).await;
         let _ = ctx.deregister_table(raw_name.as_str());
         out.push(result?);
     }
     Ok(out)
 }
 
+/// Where the records read per file come from.
+enum Counted<'a> {
+    /// A query of its own over the raw table (registered under this name).
+    Scan(&'a str),
+    /// The split counts the job's scan set aside: (file, records) rows.
+    Splits(Vec<Row>),
+}
+
 async fn account_table(
     ctx: &SessionContext,
     root: &StorageRoot,
     tables: &str,
-    raw: &str,
+    counted: Counted<'_>,
     entry: &crate::job::LedgerEntry,
     locations: Vec<String>,
 ) -> Result<TableAccount> {
-    let is_csv = ctx
-        .table(raw)
-        .await?
-        .schema()
-        .has_column_with_unqualified_name("line_end");
-    let sql = if is_csv {
-        format!("SELECT file, count(*), sum(line_end - line + 1), min(line) FROM {raw} GROUP BY file")
-    } else {
-        format!("SELECT file, count(*) FROM {raw} GROUP BY file")
+    let (is_csv, read_rows) = match counted {
+        Counted::Splits(rows) => (false, rows),
+        Counted::Scan(raw) => {
+            let is_csv = ctx
+                .table(raw)
+                .await?
+                .schema()
+                .has_column_with_unqualified_name("line_end");
+            let sql = if is_csv {
+                format!("SELECT file, count(*), sum(line_end - line + 1), min(line) FROM {raw} GROUP BY file")
+            } else {
+                format!("SELECT file, count(*) FROM {raw} GROUP BY file")
+            };
+            (is_csv, rows(&ctx.sql(&sql).await?.collect().await?)?)
+        }
     };
     let mut files: Vec<FileAccount> = Vec::new();
-    for row in rows(&ctx.sql(&sql).await?.collect().await?)? {
+    for row in read_rows {
         let file = row.0.unwrap_or_default();
         let read = row.1.first().copied().flatten().unwrap_or(0) as u64;
         let lines = if is_csv {

@@ -14,6 +14,7 @@ pub mod generate;
 pub mod job;
 pub mod ledger;
 pub mod lock;
+pub mod memory;
 pub mod output;
 pub mod progress;
 pub mod recommender;

@@ -292,6 +292,9 @@ pub struct StageReport {
     /// The job's closing query, as a table (stage 09's per-source
     /// statistics), when its last statement is a query.
     pub summary: Option<String>,
+    /// This process's peak resident memory during the stage, in MiB (Linux;
+    /// standalone, that includes the in-process scheduler and executor).
+    pub peak_rss_mib: Option<f64>,
 }
 
 /// The whole run.
@@ -302,6 +305,35 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The highest of the stages' peaks (MiB), when measured.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        self.stages.iter().filter_map(|s| s.peak_rss_mib).reduce(f64::max)
+    }
+
+    /// The report as JSON (`moodflow run --report-json`): per stage its
+    /// seconds, peak RSS and rows written and rejected per table.
+    pub fn to_json(&self) -> serde_json::Value {
+        let stages: Vec<serde_json::Value> = self
+            .stages
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "stage": s.stage,
+                    "seconds": s.elapsed.as_secs_f64(),
+                    "peak_rss_mib": s.peak_rss_mib,
+                    "rows_read": s.rows_read,
+                    "written": s.written,
+                    "rejected": s.rejected,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "stages": stages,
+            "seconds": self.stages.iter().map(|s| s.elapsed.as_secs_f64()).sum::<f64>(),
+            "peak_rss_mib": self.peak_rss_mib(),
+        })
+    }
+
     /// A plain-text summary table.
     pub fn render(&self) -> String {
         let mut rows = Vec::new();
@@ -311,24 +343,29 @@ impl RunReport {
             for (i, (table, written)) in s.written.iter().enumerate() {
                 let rejected = s.rejected.get(table).copied().unwrap_or(0);
                 // The stage's own columns on its first line only.
-                let (stage, read, time) = if i == 0 {
+                let (stage, read, time, peak) = if i == 0 {
                     (
                         s.stage.clone(),
                         group(s.rows_read),
                         format!("{:.2}s", s.elapsed.as_secs_f64()),
+                        s.peak_rss_mib.map_or_else(String::new, |m| format!("{m:.0} MiB")),
                     )
                 } else {
                     Default::default()
                 };
-                rows.push(vec![stage, table.clone(), read, group(*written), group(rejected), time]);
+                rows.push(vec![stage, table.clone(), read, group(*written), group(rejected), time, peak]);
             }
         }
         let mut out = crate::output::text_table(
-            &["stage", "table", "rows read", "written", "rejected", "time"],
-            &[2, 3, 4, 5],
+            &["stage", "table", "rows read", "written", "rejected", "time", "peak RSS"],
+            &[2, 3, 4, 5, 6],
             rows,
         );
-        out.push_str(&format!("\ntotal time {:.2}s\n", total.as_secs_f64()));
+        out.push_str(&format!("\ntotal time {:.2}s", total.as_secs_f64()));
+        match self.peak_rss_mib() {
+            Some(peak) => out.push_str(&format!(", peak RSS {peak:.0} MiB\n")),
+            None => out.push('\n'),
+        }
         for s in &self.stages {
             if let Some(summary) = &s.summary {
                 out.push_str(&format!("\n{}:\n{summary}\n", s.stage));
@@ -371,7 +408,8 @@ pub async fn run_stages(
         // them too, since a loss can leave the survivors unable to run
         // anything (Ballista 55 may keep a slot of an aborted task busy).
         let before = crate::census::executors(&cluster.scheduler_url).await;
-        let stage_report = loop {
+        crate::memory::reset_peak_rss();
+        let mut stage_report = loop {
             attempt += 1;
             let result = run_watched(cluster, root, stage, &vars, options, progress, &mut counts, &before).await;
             let e = match result {
@@ -406,6 +444,7 @@ pub async fn run_stages(
                 source: Box::new(e),
             });
         };
+        stage_report.peak_rss_mib = crate::memory::peak_rss_mib();
         progress.done(&stage_report);
         report.stages.push(stage_report);
     }
@@ -542,6 +581,7 @@ async fn run_stage(
         written: BTreeMap::new(),
         rejected: BTreeMap::new(),
         summary,
+        peak_rss_mib: None,
     };
     for (table, rows) in &written {
         if let Some(t) = table.strip_prefix("_rejects/") {

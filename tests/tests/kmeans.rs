@@ -156,6 +156,68 @@ fn every_distributed_iteration_is_a_lloyd_step() {
     });
 }
 
+/// Every k advances in the same passes: each k's centroids, cost, sizes and
+/// silhouette are what it gets alone (one k per pass, as before), and each
+/// k's steps are the Lloyd's steps of the reference loop written here, run
+/// from the same seeding until no centroid moves more than the tolerance.
+/// Jobs: the longest k's steps plus two, against every k's steps plus two
+/// per k.
+#[test]
+fn every_k_in_the_same_passes_matches_one_k_at_a_time() {
+    block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let table = blobs(1_500, &centres(), 1.2, 21);
+        let params = Params {
+            k_min: 2,
+            k_max: 6,
+            seed: 4,
+            ..Params::default()
+        };
+        let cluster = standalone(session_config(&[]).expect("config")).await.expect("cluster");
+        let together = passes_over(&cluster, &dir.path().join("all"), &table, 3).await;
+        let (fits, _) = together.select(&table.points, &params).await.expect("select");
+        let alone = passes_over(&cluster, &dir.path().join("one"), &table, 3).await;
+        let mut steps = Vec::new();
+        for fit in &fits {
+            let single = alone.fit(&table.points, fit.k, &params).await.expect("fit");
+            assert_eq!(single.iterations, fit.iterations, "k = {}: steps", fit.k);
+            assert_eq!(single.sizes, fit.sizes, "k = {}: sizes", fit.k);
+            assert_eq!(single.centroids.values(), fit.centroids.values(), "k = {}", fit.k);
+            assert!((single.cost - fit.cost).abs() <= 1e-9 * fit.cost, "k = {}: cost", fit.k);
+            assert!((single.silhouette - fit.silhouette).abs() <= 1e-9, "k = {}", fit.k);
+
+            // The reference: Lloyd's steps written here from the same start.
+            let start = moodflow_ml::kmeans::driver::seed_centroids(&table.points, fit.k, &params).expect("seed");
+            let mut centroids = start.rows();
+            let mut taken = 0;
+            while taken < params.max_iter {
+                let (next, _) = reference_step(&table.points, &centroids);
+                let moved = next.iter().zip(&centroids).map(|(a, b)| d2(a, b).sqrt()).fold(0.0, f64::max);
+                centroids = next;
+                taken += 1;
+                if moved <= params.tolerance {
+                    break;
+                }
+            }
+            assert_eq!(fit.iterations, taken, "k = {}: steps against the reference", fit.k);
+            for (a, b) in fit.centroids.values().iter().zip(centroids.concat()) {
+                assert!((a - b).abs() <= 1e-9, "k = {}: centroid {a} vs reference {b}", fit.k);
+            }
+            let cost = reference_cost(&table.points, &centroids);
+            assert!((fit.cost - cost).abs() <= 1e-9 * cost, "k = {}: cost", fit.k);
+            steps.push(fit.iterations);
+        }
+        let longest = steps.iter().copied().max().expect("ks");
+        assert_eq!(together.jobs(), longest + 2, "steps per k: {steps:?}");
+        assert_eq!(
+            alone.jobs(),
+            steps.iter().map(|s| s + 2).sum::<usize>(),
+            "one k at a time: steps per k {steps:?}"
+        );
+        assert!(steps.iter().any(|&s| s != longest), "ks stop on their own: {steps:?}");
+    });
+}
+
 #[test]
 fn same_seed_same_model_standalone_and_on_1_2_4_executors() {
     block_on(async {

@@ -425,3 +425,68 @@ async fn netflix_stages() {
         "{text}"
     );
 }
+
+/// Stage 07 reads each rating file once: rows, rejects and the ledger's
+/// count all come from one scan (the rejects and split counts set aside
+/// beside the rows), so the bytes fetched from a file are its size plus
+/// the few kilobytes each split reads around its edges to find its first
+/// line and the `MovieID:` in force there. Before, the rows, the rejects
+/// and the ledger each read every file (three times the size). The
+/// rejects, appended at the ends of two files, keep their line numbers in
+/// the file, counted here from the bytes.
+#[test]
+fn stage_07_reads_each_rating_file_once() {
+    moodflow_tests::block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root_path = dir.path().to_path_buf();
+        let ratings = 1_000_000;
+        moodflow_pipeline::bench::write_netflix_files(&root_path, ratings, 3).expect("files");
+        let nf = root_path.join("raw/netflix_prize");
+        let mut want_rejects = Vec::new();
+        for (n, junk) in [(2, "junk"), (3, "7,9,2005-01-01")] {
+            let path = nf.join(format!("combined_data_{n}.txt"));
+            let mut text = std::fs::read(&path).expect("read");
+            text.extend_from_slice(format!("{junk}\n").as_bytes());
+            let lines = text.iter().filter(|&&b| b == b'\n').count() as i64;
+            std::fs::write(&path, text).expect("write");
+            want_rejects.push(vec![s(&format!("combined_data_{n}.txt")), i(lines)]);
+        }
+        let root = StorageRoot::parse(root_path.to_str().expect("utf-8")).expect("root");
+        let cluster = standalone(session_config(&[]).expect("config"))
+            .await
+            .expect("standalone");
+        let files: Vec<(String, u64)> = (1..=4)
+            .map(|n| {
+                let path = nf.join(format!("combined_data_{n}.txt"));
+                let size = std::fs::metadata(&path).expect("size").len();
+                (format!("file://{}", path.display()), size)
+            })
+            .collect();
+        let before: Vec<u64> = files
+            .iter()
+            .map(|(url, _)| moodflow_engine::formats::exec::raw_bytes_fetched(url))
+            .collect();
+        let stage = NETFLIX_STAGES.iter().find(|s| s.number == "07").cloned().expect("07");
+        let vars = BTreeMap::from([("netflix_partitions".to_string(), "8".to_string())]);
+        let report = run_stages(&cluster, &root, &[stage], &vars, &PipelineOptions::default(), &Progress::new(true))
+            .await
+            .expect("stage 07");
+        for ((url, size), before) in files.iter().zip(before) {
+            let read = moodflow_engine::formats::exec::raw_bytes_fetched(url) - before;
+            assert!(
+                read >= *size && read <= size + 512 * 1024,
+                "{url}: {read} bytes fetched for a file of {size}"
+            );
+        }
+        assert_eq!(report.stages[0].written["netflix_ratings"], ratings);
+        assert_eq!(report.stages[0].rejected["netflix_ratings"], 2);
+        let mut got = table(&root_path, "_rejects/netflix_ratings", &["file", "line"]).await;
+        for row in &mut got {
+            let V::S(file) = &row[0] else { panic!("file is text") };
+            row[0] = s(file.rsplit('/').next().expect("name"));
+        }
+        assert_eq!(got, want_rejects);
+        // Nothing set aside is committed.
+        assert!(!root_path.join("curated/_scan").exists());
+    });
+}

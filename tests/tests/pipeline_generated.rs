@@ -10,7 +10,8 @@ use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use moodflow_engine::kmeans::math::Centroids;
 use moodflow_engine::{local_context, session_config, StorageRoot};
-use moodflow_ml::kmeans::train::load_features;
+use moodflow_ml::kmeans::driver::{sample, Params, Passes};
+use moodflow_ml::kmeans::train::{compact_scan, load_features, write_compact_copy};
 use moodflow_pipeline::generate::{generate, GenerateOptions};
 use moodflow_pipeline::job::Job;
 use moodflow_pipeline::stages::{read_model, run_job_atomically, STAGES};
@@ -212,6 +213,31 @@ async fn generated_pipeline() {
     assert!((3..=8).contains(&model.k));
     assert_eq!(model.per_k.len(), 6);
     let table = load_features(&reader, &root).await.expect("features");
+    // Every k advanced in the same passes: each k's cost, sizes and steps
+    // are what that k gets when fitted alone (the schedule before), and
+    // the stage took the longest k's steps plus two jobs.
+    let params = Params {
+        k_min: model.k_range[0],
+        k_max: model.k_range[1],
+        seed: model.seed,
+        max_iter: model.max_iter,
+        tolerance: model.tolerance,
+        ..Params::default()
+    };
+    let files = write_compact_copy(&reader, &root, "_alone_check", &table, 4)
+        .await
+        .expect("copy");
+    let alone = Passes::new(&cluster, compact_scan(&files).await.expect("scan"), "movieId", "features");
+    let seeds = sample(&table.points, params.sample_size, params.seed);
+    for summary in &model.per_k {
+        let fit = alone.fit(&seeds, summary.k, &params).await.expect("fit alone");
+        assert_eq!(fit.sizes, summary.sizes, "k = {}: sizes", summary.k);
+        assert_eq!(fit.iterations, summary.iterations, "k = {}: steps", summary.k);
+        assert!((fit.cost - summary.cost).abs() <= 1e-9 * summary.cost.max(1.0), "k = {}", summary.k);
+        assert!((fit.silhouette - summary.silhouette).abs() <= 1e-9, "k = {}", summary.k);
+    }
+    let longest = model.per_k.iter().map(|s| s.iterations).max().expect("ks");
+    assert_eq!(model.jobs, longest + 2, "one job per step for every k together, then two");
     let centroids = Centroids::from_rows(&model.centroids).expect("centroids");
     let by_id: HashMap<i64, &Vec<f64>> = table.ids.iter().copied().zip(&table.points).collect();
     let clustered = read(&reader, root_path, "clustered_movies").await;

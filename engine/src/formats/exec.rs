@@ -117,6 +117,40 @@ pub struct ScanSpec {
     /// CSV: the bounds of one record.
     #[serde(default = "default_csv_bounds")]
     pub csv_bounds: (u64, usize),
+    /// Netflix ratings, a scan of the valid rows only: a folder (URL) where
+    /// each task sets aside, in one pass over its splits, what it does not
+    /// emit: `rejects/part-<id>.parquet` ([`side_rejects_schema`]: the
+    /// rejects, numbered within their split, which saves reading the bytes
+    /// before a split again to number them) and `splits/part-<id>.parquet`
+    /// ([`side_splits_schema`]: each split's lines and records, which give
+    /// the rejects their line numbers in the file and the ledger its count
+    /// of records read). Files are named by the task's first split, so a
+    /// task run again replaces its own files.
+    #[serde(default)]
+    pub side_outputs: Option<String>,
+}
+
+/// The rejects a scan set aside: `file`, the split's first byte `start`,
+/// the 1-based `line` within the split, `raw_line`, `reason`.
+pub fn side_rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file", DataType::Utf8, false),
+        Field::new("start", DataType::Int64, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("raw_line", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+    ]))
+}
+
+/// One row per split a scan read: `file`, the split's first byte `start`,
+/// the `lines` it owns and the `records` (ratings and rejects) among them.
+pub fn side_splits_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file", DataType::Utf8, false),
+        Field::new("start", DataType::Int64, false),
+        Field::new("lines", DataType::Int64, false),
+        Field::new("records", DataType::Int64, false),
+    ]))
 }
 
 /// The default lines and bytes of one CSV record.
@@ -316,15 +350,36 @@ impl ExecutionPlan for RawScanExec {
         let store = context
             .runtime_env()
             .object_store(ObjectStoreUrl::parse(&self.spec.store_url)?)?;
+        let side = match &self.spec.side_outputs {
+            Some(dir) => Some(SideOutputs::new(dir, &context)?),
+            None => None,
+        };
+        // Setting aside needs the rejects built beside the rows. A valid
+        // rating's `file` (column 4) is built only when it is emitted: a
+        // reject always has its own.
+        let spec = match side {
+            Some(_) => {
+                let full = full_schema(self.spec.kind, &self.spec.columns).fields().len();
+                let wants_file = self.spec.projection.as_ref().is_none_or(|p| p.contains(&4));
+                Arc::new(ScanSpec {
+                    rows: RowFilter::All,
+                    projection: (!wants_file).then(|| (0..full).filter(|&i| i != 4).collect()),
+                    ..self.spec.as_ref().clone()
+                })
+            }
+            None => Arc::clone(&self.spec),
+        };
         let reader = PartitionReader {
             store,
-            spec: Arc::clone(&self.spec),
+            spec,
+            projection: self.spec.projection.clone(),
             schema: Arc::clone(&self.schema),
             splits: Some(splits),
             ranges: VecDeque::new(),
             current: None,
             pending: VecDeque::new(),
             batch_size: context.session_config().batch_size().max(1),
+            side,
         };
         let stream =
             futures::stream::try_unfold(reader, |mut r| async move { Ok(r.next_batch().await?.map(|b| (b, r))) });
@@ -338,14 +393,124 @@ impl ExecutionPlan for RawScanExec {
 /// Reads one output partition's ranges in order.
 struct PartitionReader {
     store: Arc<dyn ObjectStore>,
+    /// What is read (with side outputs: every row, split afterwards).
     spec: Arc<ScanSpec>,
+    /// The columns emitted.
+    projection: Option<Vec<usize>>,
     schema: SchemaRef,
     /// The partition's ranges, read before the first batch.
     splits: Option<SendableRecordBatchStream>,
     ranges: VecDeque<FileRange>,
-    current: Option<RangeReader>,
+    current: Option<(RangeReader, FileRange)>,
     pending: VecDeque<RecordBatch>,
     batch_size: usize,
+    side: Option<SideOutputs>,
+}
+
+/// What a scan of the valid ratings sets aside (see
+/// [`ScanSpec::side_outputs`]).
+struct SideOutputs {
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+    rejects: Vec<RecordBatch>,
+    /// (file, start, lines, records) per split read.
+    splits: Vec<(String, i64, i64, i64)>,
+    /// Records of the split being read.
+    records: i64,
+}
+
+impl SideOutputs {
+    fn new(dir: &str, context: &TaskContext) -> Result<Self> {
+        let url = datafusion::datasource::listing::ListingTableUrl::parse(dir)?;
+        Ok(Self {
+            store: context.runtime_env().object_store(url.object_store())?,
+            dir: url.prefix().clone(),
+            rejects: Vec::new(),
+            splits: Vec::new(),
+            records: 0,
+        })
+    }
+
+    /// Keeps `batch`'s rejects (full schema) with their split's `start`;
+    /// returns its valid rows.
+    fn split(&mut self, batch: RecordBatch, start: u64) -> Result<RecordBatch> {
+        use datafusion::arrow::compute::{filter_record_batch, is_not_null, is_null};
+        self.records += batch.num_rows() as i64;
+        let reason = batch.column_by_name("reason").ok_or_else(|| exec_datafusion_err!("no reason column"))?;
+        let rejected = is_not_null(reason)?;
+        if rejected.true_count() > 0 {
+            let rejects = filter_record_batch(&batch, &rejected)?;
+            let n = rejects.num_rows();
+            let column = |name: &str| {
+                rejects
+                    .column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| exec_datafusion_err!("no {name} column"))
+            };
+            self.rejects.push(RecordBatch::try_new(
+                side_rejects_schema(),
+                vec![
+                    column("file")?,
+                    Arc::new(datafusion::arrow::array::Int64Array::from(vec![start as i64; n])),
+                    column("line")?,
+                    column("raw_line")?,
+                    column("reason")?,
+                ],
+            )?);
+        }
+        Ok(filter_record_batch(&batch, &is_null(reason)?)?)
+    }
+
+    /// Closes the split just read.
+    fn end_split(&mut self, file: &str, start: u64, lines: u64) {
+        self.splits
+            .push((file.to_string(), start as i64, lines as i64, std::mem::take(&mut self.records)));
+    }
+
+    /// Writes this task's files, named by its first split.
+    async fn write(self) -> Result<()> {
+        let Some(first) = self.splits.first() else {
+            return Ok(());
+        };
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in first.0.bytes().chain(first.1.to_le_bytes()) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let name = format!("part-{hash:016x}.parquet");
+        let splits = RecordBatch::try_new(
+            side_splits_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(self.splits.iter().map(|s| s.0.as_str()))) as ArrayRef,
+                Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+                    self.splits.iter().map(|s| s.1),
+                )),
+                Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+                    self.splits.iter().map(|s| s.2),
+                )),
+                Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+                    self.splits.iter().map(|s| s.3),
+                )),
+            ],
+        )?;
+        // Written even when empty, so the folder always holds the schema.
+        let rejects = datafusion::arrow::compute::concat_batches(&side_rejects_schema(), &self.rejects)?;
+        self.put(&format!("rejects/{name}"), &rejects).await?;
+        // The splits file last: its presence says the rejects are complete.
+        self.put(&format!("splits/{name}"), &splits).await
+    }
+
+    async fn put(&self, rel: &str, batch: &RecordBatch) -> Result<()> {
+        let mut bytes = Vec::new();
+        let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None)?;
+        writer.write(batch)?;
+        writer.close()?;
+        let path = Path::from(format!("{}/{rel}", self.dir.as_ref().trim_end_matches('/')));
+        self.store
+            .put(&path, bytes.into())
+            .await
+            .map_err(|e| exec_datafusion_err!("cannot write {path}: {e}"))?;
+        Ok(())
+    }
 }
 
 impl PartitionReader {
@@ -364,16 +529,28 @@ impl PartitionReader {
                 None => match self.ranges.pop_front() {
                     Some(range) => self
                         .current
-                        .insert(RangeReader::open(Arc::clone(&self.store), &self.spec, range).await?),
-                    None => return Ok(None),
+                        .insert((RangeReader::open(Arc::clone(&self.store), &self.spec, range.clone()).await?, range)),
+                    None => {
+                        if let Some(side) = self.side.take() {
+                            side.write().await?;
+                        }
+                        return Ok(None);
+                    }
                 },
             };
             let mut rows = Rows::new(&self.spec);
-            if !reader.next_chunk(&mut rows).await? {
+            let more = reader.0.next_chunk(&mut rows).await?;
+            let mut full = rows.finish()?;
+            if let Some(side) = self.side.as_mut() {
+                full = side.split(full, reader.1.start)?;
+                if !more {
+                    side.end_split(&file_url(&self.spec.store_url, &reader.1.path), reader.1.start, reader.0.lines());
+                }
+            }
+            if !more {
                 self.current = None;
             }
-            let full = rows.finish()?;
-            let batch = match &self.spec.projection {
+            let batch = match &self.projection {
                 Some(p) => full.project(p)?,
                 None => full,
             };
@@ -574,6 +751,15 @@ impl Rows {
     }
 }
 
+/// The URL a reject names: the store's URL and the object path.
+fn file_url(store_url: &str, path: &str) -> String {
+    let path = path.trim_start_matches('/');
+    match store_url.ends_with('/') {
+        true => format!("{store_url}{path}"),
+        false => format!("{store_url}/{path}"),
+    }
+}
+
 /// Reads one byte range.
 enum RangeReader {
     Ratings(RatingsRange),
@@ -583,11 +769,7 @@ enum RangeReader {
 
 impl RangeReader {
     async fn open(store: Arc<dyn ObjectStore>, spec: &ScanSpec, range: FileRange) -> Result<Self> {
-        let path = range.path.trim_start_matches('/');
-        let file_url = match spec.store_url.ends_with('/') {
-            true => format!("{}{path}", spec.store_url),
-            false => format!("{}/{path}", spec.store_url),
-        };
+        let file_url = file_url(&spec.store_url, &range.path);
         Ok(match spec.kind {
             FileKind::Ratings => Self::Ratings(RatingsRange::open(store, range, file_url, spec).await?),
             FileKind::Titles => Self::Titles(TitlesFile {
@@ -602,6 +784,15 @@ impl RangeReader {
     }
 
     /// Adds the next chunk's rows; false when the range is finished.
+    /// Lines read so far (ratings; 0 for the whole-file readers, which
+    /// never set anything aside).
+    fn lines(&self) -> u64 {
+        match self {
+            Self::Ratings(r) => r.lines,
+            Self::Titles(_) | Self::Csv(_) => 0,
+        }
+    }
+
     async fn next_chunk(&mut self, rows: &mut Rows) -> Result<bool> {
         match self {
             Self::Ratings(r) => r.next_chunk(rows).await,
@@ -615,12 +806,30 @@ fn read_error(file_url: &str, e: object_store::Error) -> DataFusionError {
     exec_datafusion_err!("cannot read Netflix Prize file {file_url}: {e}")
 }
 
+/// Bytes the raw scans of this process fetched, per file URL.
+static BYTES_FETCHED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, u64>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Bytes fetched from `file_url` by the raw scans that ran in this process
+/// (executor tasks included when the executor is in-process): how a test
+/// tells that a stage read a file once.
+pub fn raw_bytes_fetched(file_url: &str) -> u64 {
+    BYTES_FETCHED
+        .lock()
+        .map_or(0, |m| m.get(file_url).copied().unwrap_or(0))
+}
+
 async fn fetch(store: &dyn ObjectStore, path: &Path, file_url: &str, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
-    store
+    let bytes = store
         .get_range(path, range)
         .await
         .map(|b| b.to_vec())
-        .map_err(|e| read_error(file_url, e))
+        .map_err(|e| read_error(file_url, e))?;
+    // One lock per read of up to 8 MiB: nothing next to parsing them.
+    if let Ok(mut m) = BYTES_FETCHED.lock() {
+        *m.entry(file_url.to_string()).or_default() += bytes.len() as u64;
+    }
+    Ok(bytes)
 }
 
 /// A ratings range being streamed.
@@ -672,7 +881,9 @@ impl RatingsRange {
             leftover: Vec::new(),
             movie,
             lines: 0,
-            base_line: (first_line == 0).then_some(1),
+            // Set aside, rejects are numbered within the split (the file's
+            // numbers come from every split's line count afterwards).
+            base_line: (first_line == 0 || spec.side_outputs.is_some()).then_some(1),
             filter: spec.rows,
             done: first_line >= end,
         })

@@ -14,7 +14,11 @@
 //! Options: `partitions` (byte-range splits of the ratings; `auto` or `0`,
 //! the default, is `datafusion.execution.target_partitions` splits of at
 //! least `datafusion.optimizer.repartition_file_min_size` bytes), `encoding` (titles: `auto`, `latin1`, `utf8`), `chunk_bytes`
-//! (bytes per read), `optional` (no file is an empty table) and, for CSV,
+//! (bytes per read), `optional` (no file is an empty table), for Netflix
+//! ratings `side_outputs` (a folder where a scan of the valid rows writes
+//! its rejects and each split's line and record counts, so one read of the
+//! files gives rows, rejects and the ledger; see
+//! [`super::exec::ScanSpec::side_outputs`]) and, for CSV,
 //! `max_record_lines` / `max_record_bytes` (see [`super::csv`]). A CSV
 //! table is read one partition per file.
 //!
@@ -63,6 +67,10 @@ pub struct TableSpec {
     /// CSV: lines and bytes one record may span.
     #[serde(default = "super::exec::default_csv_bounds")]
     pub csv_bounds: (u64, usize),
+    /// Netflix ratings: where a scan of the valid rows sets aside what it
+    /// does not emit (see [`super::exec::ScanSpec::side_outputs`]).
+    #[serde(default)]
+    pub side_outputs: Option<String>,
 }
 
 impl TableSpec {
@@ -77,6 +85,7 @@ impl TableSpec {
             optional: false,
             columns: Vec::new(),
             csv_bounds: super::exec::default_csv_bounds(),
+            side_outputs: None,
         }
     }
 }
@@ -207,6 +216,8 @@ impl TableProvider for RawTable {
                 chunk_bytes: self.spec.chunk_bytes,
                 columns: self.spec.columns.clone(),
                 csv_bounds: self.spec.csv_bounds,
+                // Only a scan of the valid rows has something to set aside.
+                side_outputs: self.spec.side_outputs.clone().filter(|_| rows == RowFilter::Valid),
             },
             splits_source(&partitions)?,
         )?))
@@ -391,9 +402,13 @@ impl TableProviderFactory for RawTableFactory {
                 "max_record_bytes" if self.kind == FileKind::Csv => {
                     spec.csv_bounds.1 = value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(bad)?
                 }
+                "side_outputs" if self.kind == FileKind::Ratings => {
+                    ListingTableUrl::parse(value).map_err(|_| bad())?;
+                    spec.side_outputs = Some(format!("{}/", value.trim_end_matches('/')));
+                }
                 _ => {
                     return plan_err!(
-                        "{}: unknown option {key} (raw tables take chunk_bytes and optional; Netflix tables also partitions, encoding; MOODFLOW_CSV tables also max_record_lines, max_record_bytes)",
+                        "{}: unknown option {key} (raw tables take chunk_bytes and optional; Netflix tables also partitions, encoding; NETFLIX_RATINGS also side_outputs; MOODFLOW_CSV tables also max_record_lines, max_record_bytes)",
                         cmd.name
                     )
                 }

@@ -1,10 +1,11 @@
 //! The two physical operators of a k-means pass.
 //!
 //! [`KMeansAssignExec`] runs once per input partition on the executors: it
-//! reads the features, finds each row's nearest centroid and emits one small
-//! batch of per-cluster partials (see [`partials_schema`]). In a silhouette
-//! pass it also sums each row's silhouette against the cluster statistics it
-//! carries. [`KMeansMergeExec`] takes every partition's partials (through a
+//! reads the features and, for every model it carries (one set of centroids
+//! per candidate k, so one scan serves every k still iterating), finds each
+//! row's nearest centroid and emits one small batch of per-cluster partials
+//! (see [`partials_schema`]). In a silhouette pass it also sums each row's
+//! silhouette against the cluster statistics it carries. [`KMeansMergeExec`] takes every partition's partials (through a
 //! `CoalescePartitionsExec`, which Ballista turns into a stage boundary) and
 //! adds them up in the order of each partition's first row key (Ballista
 //! renumbers a task's partitions, so the index is no identity). Ballista may
@@ -61,7 +62,9 @@ pub struct RanOn {
     pub rows: u64,
 }
 
-/// The schema of a partials batch. A cluster row has `cluster >= 0`, the
+/// The schema of a partials batch. Every row but a provenance row names the
+/// model (the index of a set of centroids in the pass) it belongs to in
+/// `model`. A cluster row has `cluster >= 0`, the
 /// first row key of its partition in `key`, and its count, vector sum, sum
 /// of squared norms, cost and silhouette sum. A far point row
 /// (`cluster = -1`) carries a point kept for re-seeding empty clusters: its
@@ -71,6 +74,7 @@ pub struct RanOn {
 pub fn partials_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("key", DataType::Int64, false),
+        Field::new("model", DataType::Int32, false),
         Field::new("cluster", DataType::Int32, false),
         Field::new("count", DataType::UInt64, false),
         Field::new(
@@ -85,39 +89,47 @@ pub fn partials_schema() -> SchemaRef {
     ]))
 }
 
-/// Encodes one partition's partials, and where partitions ran, as a batch.
-pub fn partials_to_batch(first_key: i64, p: &Partials, ran_on: &[RanOn]) -> Result<RecordBatch> {
-    let rows = p.clusters.len() + p.far.len() + ran_on.len();
+/// Encodes one partition's partials (one [`Partials`] per model), and where
+/// partitions ran, as a batch.
+pub fn partials_to_batch(first_key: i64, models: &[Partials], ran_on: &[RanOn]) -> Result<RecordBatch> {
+    let rows = models.iter().map(|p| p.clusters.len() + p.far.len()).sum::<usize>() + ran_on.len();
     let mut executor: Vec<Option<String>> = Vec::with_capacity(rows);
     let mut part = Vec::with_capacity(rows);
+    let mut model = Vec::with_capacity(rows);
     let mut cluster = Vec::with_capacity(rows);
     let mut count = Vec::with_capacity(rows);
     let mut sum = ListBuilder::new(Float64Builder::new());
     let mut sum_sq = Vec::with_capacity(rows);
     let mut cost = Vec::with_capacity(rows);
     let mut sil = Vec::with_capacity(rows);
-    for (i, c) in p.clusters.iter().enumerate() {
-        part.push(first_key);
-        cluster.push(i as i32);
-        count.push(c.count);
-        sum.append_value(c.sum.iter().map(|v| Some(*v)));
-        sum_sq.push(c.sum_sq_norm);
-        cost.push(c.cost);
-        sil.push(c.silhouette);
-        executor.push(None);
-    }
-    for f in &p.far {
-        part.push(f.key);
-        cluster.push(FAR_ROW);
-        count.push(0);
-        sum.append_value(f.point.iter().map(|v| Some(*v)));
-        sum_sq.push(0.0);
-        cost.push(f.distance);
-        sil.push(0.0);
-        executor.push(None);
+    for (m, p) in models.iter().enumerate() {
+        let m = i32::try_from(m).map_err(|_| DataFusionError::Internal("k-means: too many models".into()))?;
+        for (i, c) in p.clusters.iter().enumerate() {
+            part.push(first_key);
+            model.push(m);
+            cluster.push(i as i32);
+            count.push(c.count);
+            sum.append_value(c.sum.iter().map(|v| Some(*v)));
+            sum_sq.push(c.sum_sq_norm);
+            cost.push(c.cost);
+            sil.push(c.silhouette);
+            executor.push(None);
+        }
+        for f in &p.far {
+            part.push(f.key);
+            model.push(m);
+            cluster.push(FAR_ROW);
+            count.push(0);
+            sum.append_value(f.point.iter().map(|v| Some(*v)));
+            sum_sq.push(0.0);
+            cost.push(f.distance);
+            sil.push(0.0);
+            executor.push(None);
+        }
     }
     for r in ran_on {
         part.push(r.first_key);
+        model.push(-1);
         cluster.push(RAN_ON_ROW);
         count.push(r.rows);
         sum.append_value(std::iter::empty::<Option<f64>>());
@@ -128,6 +140,7 @@ pub fn partials_to_batch(first_key: i64, p: &Partials, ran_on: &[RanOn]) -> Resu
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(part)),
+        Arc::new(Int32Array::from(model)),
         Arc::new(Int32Array::from(cluster)),
         Arc::new(UInt64Array::from(count)),
         Arc::new(sum.finish()),
@@ -146,25 +159,45 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
         .ok_or_else(|| DataFusionError::Internal(format!("k-means partials: column {name} missing or mistyped")))
 }
 
-/// Decoded partials batches.
+/// Decoded partials of one model.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct DecodedPartials {
+pub struct ModelParts {
     /// One [`Partials`] per source partition (without far points), sorted
     /// by the partition's first row key.
     pub parts: Vec<(i64, Partials)>,
     /// The far points of every partition.
     pub far: Vec<FarPoint>,
+}
+
+/// Decoded partials batches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DecodedPartials {
+    /// One entry per model of the pass, in the pass's order.
+    pub models: Vec<ModelParts>,
     /// Where each partition was assigned, sorted.
     pub ran_on: Vec<RanOn>,
 }
 
-/// Decodes partials batches.
-pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Result<DecodedPartials> {
-    let mut by_partition: std::collections::BTreeMap<i64, Partials> = Default::default();
+impl DecodedPartials {
+    /// The smallest first row key of any partition (`i64::MAX` if none).
+    pub fn first_key(&self) -> i64 {
+        self.models
+            .iter()
+            .filter_map(|m| m.parts.first().map(|p| p.0))
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+}
+
+/// Decodes partials batches of a pass whose models have `ks[m]` clusters
+/// each, all of dimension `dim`.
+pub fn batches_to_partials(batches: &[RecordBatch], ks: &[usize], dim: usize) -> Result<DecodedPartials> {
+    let mut by_partition: Vec<std::collections::BTreeMap<i64, Partials>> = vec![Default::default(); ks.len()];
+    let mut far: Vec<Vec<FarPoint>> = vec![Vec::new(); ks.len()];
     let mut ran_on = Vec::new();
-    let mut far = Vec::new();
     for batch in batches {
         let part = column::<Int64Array>(batch, "key")?;
+        let model = column::<Int32Array>(batch, "model")?;
         let cluster = column::<Int32Array>(batch, "cluster")?;
         let count = column::<UInt64Array>(batch, "count")?;
         let sum = column::<ListArray>(batch, "sum")?;
@@ -181,6 +214,17 @@ pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Res
                 });
                 continue;
             }
+            let m = usize::try_from(model.value(row))
+                .ok()
+                .filter(|m| *m < ks.len())
+                .ok_or_else(|| {
+                    DataFusionError::Internal(format!(
+                        "k-means partials: model {} out of range for {} models",
+                        model.value(row),
+                        ks.len()
+                    ))
+                })?;
+            let k = ks[m];
             let values = sum.value(row);
             let vector: Vec<f64> = values.as_primitive::<Float64Type>().values().to_vec();
             if vector.len() != dim {
@@ -188,7 +232,7 @@ pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Res
             }
             match usize::try_from(cluster.value(row)) {
                 Ok(c) if c < k => {
-                    let p = by_partition
+                    let p = by_partition[m]
                         .entry(part.value(row))
                         .or_insert_with(|| Partials::new(k, dim));
                     p.clusters[c].merge(&ClusterPartial {
@@ -200,7 +244,7 @@ pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Res
                     });
                 }
                 Ok(c) => return internal_err!("k-means partials: cluster {c} out of range for k = {k}"),
-                Err(_) => far.push(FarPoint {
+                Err(_) => far[m].push(FarPoint {
                     distance: cost.value(row),
                     key: part.value(row),
                     point: vector,
@@ -210,23 +254,37 @@ pub fn batches_to_partials(batches: &[RecordBatch], k: usize, dim: usize) -> Res
     }
     ran_on.sort();
     Ok(DecodedPartials {
-        parts: by_partition.into_iter().collect(),
-        far,
+        models: by_partition
+            .into_iter()
+            .zip(far)
+            .map(|(parts, far)| ModelParts {
+                parts: parts.into_iter().collect(),
+                far,
+            })
+            .collect(),
         ran_on,
     })
 }
 
-/// Merges per-partition partials in the order of their first row key.
-pub fn merge_in_order(decoded: &DecodedPartials, k: usize, dim: usize) -> Partials {
-    let mut total = Partials::new(k, dim);
-    for (_, p) in &decoded.parts {
-        total.merge(p);
-    }
-    total.merge(&Partials {
-        clusters: Vec::new(),
-        far: decoded.far.clone(),
-    });
-    total
+/// Merges each model's per-partition partials in the order of their first
+/// row key: one [`Partials`] per model.
+pub fn merge_in_order(decoded: &DecodedPartials, ks: &[usize], dim: usize) -> Vec<Partials> {
+    decoded
+        .models
+        .iter()
+        .zip(ks)
+        .map(|(m, &k)| {
+            let mut total = Partials::new(k, dim);
+            for (_, p) in &m.parts {
+                total.merge(p);
+            }
+            total.merge(&Partials {
+                clusters: Vec::new(),
+                far: m.far.clone(),
+            });
+            total
+        })
+        .collect()
 }
 
 /// What an assign pass computes besides the Lloyd partials.
@@ -238,6 +296,16 @@ pub enum AssignMode {
     Silhouette(SilhouetteStats),
 }
 
+/// One model of an assign pass: a set of centroids (one candidate k) and
+/// what to compute for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignModel {
+    /// The centroids rows are assigned to.
+    pub centroids: Centroids,
+    /// Lloyd or silhouette.
+    pub mode: AssignMode,
+}
+
 fn properties(schema: SchemaRef, partitions: usize) -> Arc<PlanProperties> {
     Arc::new(PlanProperties::new(
         EquivalenceProperties::new(schema),
@@ -247,36 +315,34 @@ fn properties(schema: SchemaRef, partitions: usize) -> Arc<PlanProperties> {
     ))
 }
 
-/// Assigns the rows of each input partition to their nearest centroid and
-/// emits that partition's partials.
+/// Assigns the rows of each input partition to their nearest centroid of
+/// every model and emits that partition's partials.
 #[derive(Debug, Clone)]
 pub struct KMeansAssignExec {
     input: Arc<dyn ExecutionPlan>,
     key_column: String,
     column: String,
-    centroids: Centroids,
-    mode: AssignMode,
+    models: Vec<AssignModel>,
     properties: Arc<PlanProperties>,
 }
 
 impl KMeansAssignExec {
     /// An assign step over `input`'s `column` (a `list<double>` of the
-    /// centroids' dimension); `key_column` is a unique `bigint` row key
-    /// (the movie id) that orders partitions and breaks ties.
+    /// centroids' dimension, the same for every model); `key_column` is a
+    /// unique `bigint` row key (the movie id) that orders partitions and
+    /// breaks ties.
     pub fn new(
         input: Arc<dyn ExecutionPlan>,
         key_column: impl Into<String>,
         column: impl Into<String>,
-        centroids: Centroids,
-        mode: AssignMode,
+        models: Vec<AssignModel>,
     ) -> Self {
         let partitions = input.properties().output_partitioning().partition_count();
         Self {
             input,
             key_column: key_column.into(),
             column: column.into(),
-            centroids,
-            mode,
+            models,
             properties: properties(partials_schema(), partitions),
         }
     }
@@ -291,28 +357,27 @@ impl KMeansAssignExec {
         &self.column
     }
 
-    /// The centroids rows are assigned to.
-    pub fn centroids(&self) -> &Centroids {
-        &self.centroids
-    }
-
-    /// Lloyd or silhouette.
-    pub fn mode(&self) -> &AssignMode {
-        &self.mode
+    /// The models rows are assigned to, in the order of their partials.
+    pub fn models(&self) -> &[AssignModel] {
+        &self.models
     }
 }
 
 impl DisplayAs for KMeansAssignExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let mode = match self.mode {
-            AssignMode::Lloyd => "lloyd",
-            AssignMode::Silhouette(_) => "silhouette",
-        };
+        let models: Vec<String> = self
+            .models
+            .iter()
+            .map(|m| match m.mode {
+                AssignMode::Lloyd => format!("{}:lloyd", m.centroids.k()),
+                AssignMode::Silhouette(_) => format!("{}:silhouette", m.centroids.k()),
+            })
+            .collect();
         write!(
             f,
-            "KMeansAssignExec: k={}, dim={}, column={}, mode={mode}",
-            self.centroids.k(),
-            self.centroids.dim(),
+            "KMeansAssignExec: models=[{}], dim={}, column={}",
+            models.join(", "),
+            self.models.first().map_or(0, |m| m.centroids.dim()),
             self.column
         )
     }
@@ -352,8 +417,7 @@ impl ExecutionPlan for KMeansAssignExec {
             children.swap_remove(0),
             self.key_column.clone(),
             self.column.clone(),
-            self.centroids.clone(),
-            self.mode.clone(),
+            self.models.clone(),
         )))
     }
 
@@ -367,21 +431,23 @@ impl ExecutionPlan for KMeansAssignExec {
             input.schema().index_of(&self.key_column)?,
             input.schema().index_of(&self.column)?,
         );
-        let centroids = self.centroids.clone();
-        let mode = self.mode.clone();
+        let models = self.models.clone();
         let executor = context
             .session_config()
             .get_extension::<ExecutorName>()
             .map_or_else(|| "standalone".to_string(), |n| n.0.clone());
         let out = futures::stream::once(async move {
-            let mut partials = Partials::new(centroids.k(), centroids.dim());
+            let mut partials: Vec<Partials> = models
+                .iter()
+                .map(|m| Partials::new(m.centroids.k(), m.centroids.dim()))
+                .collect();
             let mut seen = Seen {
                 rows: 0,
                 first_key: i64::MAX,
             };
             let mut input = input;
             while let Some(batch) = input.try_next().await? {
-                assign_batch(&batch, columns, &centroids, &mode, &mut partials, &mut seen)?;
+                assign_batch(&batch, columns, &models, &mut partials, &mut seen)?;
             }
             let ran_on = RanOn {
                 first_key: seen.first_key,
@@ -403,12 +469,11 @@ struct Seen {
 fn assign_batch(
     batch: &RecordBatch,
     (key_index, index): (usize, usize),
-    centroids: &Centroids,
-    mode: &AssignMode,
-    partials: &mut Partials,
+    models: &[AssignModel],
+    partials: &mut [Partials],
     seen: &mut Seen,
 ) -> Result<()> {
-    let dim = centroids.dim();
+    let dim = models.first().map_or(0, |m| m.centroids.dim());
     let keys = batch.column(key_index).as_primitive_opt::<Int64Type>().ok_or_else(|| {
         DataFusionError::Execution(format!(
             "k-means: key column is {}, expected bigint",
@@ -447,10 +512,12 @@ fn assign_batch(
             );
         }
         let point = values.values();
-        let (cluster, d2) = centroids.nearest(point);
-        partials.add(cluster, point, d2, key);
-        if let AssignMode::Silhouette(stats) = mode {
-            partials.clusters[cluster].silhouette += stats.silhouette(point, cluster);
+        for (model, partials) in models.iter().zip(partials.iter_mut()) {
+            let (cluster, d2) = model.centroids.nearest(point);
+            partials.add(cluster, point, d2, key);
+            if let AssignMode::Silhouette(stats) = &model.mode {
+                partials.clusters[cluster].silhouette += stats.silhouette(point, cluster);
+            }
         }
     }
     Ok(())
@@ -460,25 +527,26 @@ fn assign_batch(
 #[derive(Debug, Clone)]
 pub struct KMeansMergeExec {
     input: Arc<dyn ExecutionPlan>,
-    k: usize,
+    ks: Vec<usize>,
     dim: usize,
     properties: Arc<PlanProperties>,
 }
 
 impl KMeansMergeExec {
-    /// A merge of `input`'s partials for `k` clusters of dimension `dim`.
-    pub fn new(input: Arc<dyn ExecutionPlan>, k: usize, dim: usize) -> Self {
+    /// A merge of `input`'s partials for models of `ks[m]` clusters each,
+    /// all of dimension `dim`.
+    pub fn new(input: Arc<dyn ExecutionPlan>, ks: Vec<usize>, dim: usize) -> Self {
         Self {
             input,
-            k,
+            ks,
             dim,
             properties: properties(partials_schema(), 1),
         }
     }
 
-    /// Number of clusters.
-    pub fn k(&self) -> usize {
-        self.k
+    /// Number of clusters of each model.
+    pub fn ks(&self) -> &[usize] {
+        &self.ks
     }
 
     /// Dimension of the vectors.
@@ -489,7 +557,7 @@ impl KMeansMergeExec {
 
 impl DisplayAs for KMeansMergeExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "KMeansMergeExec: k={}, dim={}", self.k, self.dim)
+        write!(f, "KMeansMergeExec: ks={:?}, dim={}", self.ks, self.dim)
     }
 }
 
@@ -525,7 +593,7 @@ impl ExecutionPlan for KMeansMergeExec {
         if children.len() != 1 {
             return internal_err!("KMeansMergeExec takes one child, got {}", children.len());
         }
-        Ok(Arc::new(Self::new(children.swap_remove(0), self.k, self.dim)))
+        Ok(Arc::new(Self::new(children.swap_remove(0), self.ks.clone(), self.dim)))
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -540,12 +608,11 @@ impl ExecutionPlan for KMeansMergeExec {
         let streams = (0..inputs)
             .map(|p| self.input.execute(p, Arc::clone(&context)))
             .collect::<Result<Vec<_>>>()?;
-        let (k, dim) = (self.k, self.dim);
+        let (ks, dim) = (self.ks.clone(), self.dim);
         let out = futures::stream::once(async move {
             let batches: Vec<RecordBatch> = futures::stream::iter(streams).flatten().try_collect().await?;
-            let decoded = batches_to_partials(&batches, k, dim)?;
-            let first = decoded.parts.first().map_or(i64::MAX, |p| p.0);
-            partials_to_batch(first, &merge_in_order(&decoded, k, dim), &decoded.ran_on)
+            let decoded = batches_to_partials(&batches, &ks, dim)?;
+            partials_to_batch(decoded.first_key(), &merge_in_order(&decoded, &ks, dim), &decoded.ran_on)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(partials_schema(), out)))
     }
@@ -566,9 +633,11 @@ mod tests {
             executor: "e1".into(),
             rows: 3,
         }];
-        let batch = partials_to_batch(0, &p, &ran_on).expect("batch");
-        let back = batches_to_partials(&[batch], 3, 2).expect("decode");
-        assert_eq!(merge_in_order(&back, 3, 2), p);
+        let c2 = Centroids::from_rows(&[vec![0.0, 0.0], vec![8.0, 8.0]]).expect("c2");
+        let p2 = assign_all(&points, &c2);
+        let batch = partials_to_batch(0, &[p.clone(), p2.clone()], &ran_on).expect("batch");
+        let back = batches_to_partials(&[batch], &[3, 2], 2).expect("decode");
+        assert_eq!(merge_in_order(&back, &[3, 2], 2), vec![p, p2]);
         assert_eq!(back.ran_on, ran_on);
     }
 }

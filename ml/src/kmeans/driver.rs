@@ -12,10 +12,13 @@
 //!
 //! submitted with ballista-core's `execute_physical_plan`, which takes the
 //! plan through Ballista's static planner, so the stages always split this
-//! way. The driver seeds (greedy k-means++ with several tries, judged on a
-//! sample held by the client), iterates Lloyd's steps until no centroid moves
-//! more than the tolerance, then runs one statistics pass and one silhouette
-//! pass per k.
+//! way. The driver seeds every candidate k (greedy k-means++ with several
+//! tries, judged on a sample held by the client), then advances all of them
+//! in the same passes: one job per Lloyd's step carries the centroids of
+//! every k not yet converged (each stops when none of its centroids moves
+//! more than the tolerance), then one statistics pass and one silhouette
+//! pass serve every k. For k = 3..8 that is the longest k's steps plus two
+//! jobs, where one k at a time took the sum of every k's steps plus twelve.
 
 use std::sync::Arc;
 
@@ -26,7 +29,9 @@ use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::protobuf::PhysicalPlanNode;
 
-use super::exec::{batches_to_partials, merge_in_order, AssignMode, KMeansAssignExec, KMeansMergeExec, RanOn};
+use super::exec::{
+    batches_to_partials, merge_in_order, AssignMode, AssignModel, KMeansAssignExec, KMeansMergeExec, RanOn,
+};
 use super::math::{kmeans_plus_plus, lloyd, Centroids, Partials, SilhouetteStats};
 use moodflow_engine::rng::Rng;
 use moodflow_engine::session::Cluster;
@@ -137,22 +142,27 @@ impl<'a> Passes<'a> {
         self.ran_on.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    /// The plan of one pass.
-    pub fn plan(&self, centroids: &Centroids, mode: AssignMode) -> Arc<dyn ExecutionPlan> {
+    /// The plan of one pass over every model in `models`.
+    pub fn plan(&self, models: &[AssignModel]) -> Arc<dyn ExecutionPlan> {
         let assign = Arc::new(KMeansAssignExec::new(
             Arc::clone(&self.scan),
             self.key_column.clone(),
             self.column.clone(),
-            centroids.clone(),
-            mode,
+            models.to_vec(),
         ));
         let gather = Arc::new(CoalescePartitionsExec::new(assign));
-        Arc::new(KMeansMergeExec::new(gather, centroids.k(), centroids.dim()))
+        let ks = models.iter().map(|m| m.centroids.k()).collect();
+        let dim = models.first().map_or(0, |m| m.centroids.dim());
+        Arc::new(KMeansMergeExec::new(gather, ks, dim))
     }
 
-    /// Runs one pass as a Ballista job and returns the merged partials.
-    pub async fn run(&self, centroids: &Centroids, mode: AssignMode) -> Result<Partials> {
-        let plan = self.plan(centroids, mode);
+    /// Runs one pass over every model as one Ballista job and returns the
+    /// merged partials of each, in order.
+    pub async fn run_all(&self, models: &[AssignModel]) -> Result<Vec<Partials>> {
+        let Some(dim) = models.first().map(|m| m.centroids.dim()) else {
+            return Ok(Vec::new());
+        };
+        let plan = self.plan(models);
         let config = self.cluster.ctx.copied_config();
         let codec = config.ballista_physical_extension_codec();
         let stream = execute_physical_plan::<PhysicalPlanNode>(
@@ -166,66 +176,148 @@ impl<'a> Passes<'a> {
         .await?;
         self.jobs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let batches = datafusion::physical_plan::common::collect(stream).await?;
-        let (k, dim) = (centroids.k(), centroids.dim());
-        let decoded = batches_to_partials(&batches, k, dim)?;
+        let ks: Vec<usize> = models.iter().map(|m| m.centroids.k()).collect();
+        let decoded = batches_to_partials(&batches, &ks, dim)?;
         if let Ok(mut ran_on) = self.ran_on.lock() {
             ran_on.extend(decoded.ran_on.iter().cloned());
         }
-        Ok(merge_in_order(&decoded, k, dim))
+        Ok(merge_in_order(&decoded, &ks, dim))
+    }
+
+    /// Runs one pass over one model.
+    pub async fn run(&self, centroids: &Centroids, mode: AssignMode) -> Result<Partials> {
+        let models = [AssignModel {
+            centroids: centroids.clone(),
+            mode,
+        }];
+        self.run_all(&models)
+            .await?
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("k-means: a pass returned no partials".into()))
     }
 
     /// Lloyd's steps from `start` until the tolerance or `max_iter`.
     pub async fn iterate(&self, start: Centroids, tolerance: f64, max_iter: usize) -> Result<Vec<Iteration>> {
-        let mut history: Vec<Iteration> = Vec::new();
-        let mut centroids = start;
+        let mut runs = self.iterate_all(vec![start], tolerance, max_iter).await?;
+        runs.pop()
+            .ok_or_else(|| DataFusionError::Internal("k-means: no iterations for the start".into()))
+    }
+
+    /// Lloyd's steps from every start together: one job per step advances
+    /// every start that has not yet converged, and each stops on its own
+    /// (shift within `tolerance` and nothing re-seeded, or `max_iter`
+    /// steps). A start's steps are exactly those it would take alone: its
+    /// partials are computed and merged apart from the others'.
+    pub async fn iterate_all(
+        &self,
+        starts: Vec<Centroids>,
+        tolerance: f64,
+        max_iter: usize,
+    ) -> Result<Vec<Vec<Iteration>>> {
+        let mut current = starts;
+        let mut histories: Vec<Vec<Iteration>> = vec![Vec::new(); current.len()];
+        let mut active: Vec<usize> = (0..current.len()).collect();
         for _ in 0..max_iter {
-            let partials = self.run(&centroids, AssignMode::Lloyd).await?;
-            if partials.count() == 0 {
-                return Err(DataFusionError::Execution(
-                    "k-means: the features table has no rows".into(),
-                ));
-            }
-            let (next, reseeded) = partials.update(&centroids);
-            let shift = next.max_shift(&centroids);
-            centroids = next.clone();
-            history.push(Iteration {
-                cost: partials.cost(),
-                centroids: next,
-                shift,
-                reseeded,
-            });
-            if shift <= tolerance && reseeded == 0 {
+            if active.is_empty() {
                 break;
             }
+            let models: Vec<AssignModel> = active
+                .iter()
+                .map(|&i| AssignModel {
+                    centroids: current[i].clone(),
+                    mode: AssignMode::Lloyd,
+                })
+                .collect();
+            let partials = self.run_all(&models).await?;
+            let mut still = Vec::with_capacity(active.len());
+            for (&i, partials) in active.iter().zip(&partials) {
+                if partials.count() == 0 {
+                    return Err(DataFusionError::Execution(
+                        "k-means: the features table has no rows".into(),
+                    ));
+                }
+                let (next, reseeded) = partials.update(&current[i]);
+                let shift = next.max_shift(&current[i]);
+                current[i] = next.clone();
+                histories[i].push(Iteration {
+                    cost: partials.cost(),
+                    centroids: next,
+                    shift,
+                    reseeded,
+                });
+                if !(shift <= tolerance && reseeded == 0) {
+                    still.push(i);
+                }
+            }
+            active = still;
         }
-        Ok(history)
+        Ok(histories)
     }
 
     /// Fits one k: seeding, iterations, statistics and silhouette passes.
     pub async fn fit(&self, sample: &[Vec<f64>], k: usize, params: &Params) -> Result<KFit> {
-        let start = seed_centroids(sample, k, params)?;
-        let history = self.iterate(start.clone(), params.tolerance, params.max_iter).await?;
-        let centroids = history.last().map_or(start, |i| i.centroids.clone());
-        let converged = history
-            .last()
-            .is_some_and(|i| i.shift <= params.tolerance && i.reseeded == 0);
-        let stats = self.run(&centroids, AssignMode::Lloyd).await?;
-        let silhouette_stats = SilhouetteStats::from_partials(&stats);
-        let with_silhouette = self.run(&centroids, AssignMode::Silhouette(silhouette_stats)).await?;
-        let n = with_silhouette.count().max(1) as f64;
-        Ok(KFit {
-            k,
-            cost: stats.cost(),
-            silhouette: with_silhouette.clusters.iter().map(|c| c.silhouette).sum::<f64>() / n,
-            sizes: stats.clusters.iter().map(|c| c.count).collect(),
-            iterations: history.len(),
-            converged,
-            centroids,
-        })
+        self.fit_all(sample, &[k], params)
+            .await?
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("k-means: no fit".into()))
     }
 
-    /// Fits every k of the range; the best is the highest silhouette (the
-    /// smaller k on a tie).
+    /// Fits every k of `ks` together: each is seeded on the client, all
+    /// iterate in the same passes ([`Self::iterate_all`]), then one
+    /// statistics pass and one silhouette pass serve them all. Jobs: the
+    /// most steps any k takes, plus two (one k at a time it was the sum of
+    /// every k's steps plus two per k).
+    pub async fn fit_all(&self, sample: &[Vec<f64>], ks: &[usize], params: &Params) -> Result<Vec<KFit>> {
+        let starts = ks
+            .iter()
+            .map(|&k| seed_centroids(sample, k, params))
+            .collect::<Result<Vec<_>>>()?;
+        let histories = self.iterate_all(starts.clone(), params.tolerance, params.max_iter).await?;
+        let finals: Vec<Centroids> = histories
+            .iter()
+            .zip(starts)
+            .map(|(h, start)| h.last().map_or(start, |i| i.centroids.clone()))
+            .collect();
+        let lloyd: Vec<AssignModel> = finals
+            .iter()
+            .map(|c| AssignModel {
+                centroids: c.clone(),
+                mode: AssignMode::Lloyd,
+            })
+            .collect();
+        let stats = self.run_all(&lloyd).await?;
+        let with_silhouette: Vec<AssignModel> = finals
+            .iter()
+            .zip(&stats)
+            .map(|(c, s)| AssignModel {
+                centroids: c.clone(),
+                mode: AssignMode::Silhouette(SilhouetteStats::from_partials(s)),
+            })
+            .collect();
+        let silhouettes = self.run_all(&with_silhouette).await?;
+        Ok(ks
+            .iter()
+            .zip(finals)
+            .zip(histories.iter().zip(stats.iter().zip(&silhouettes)))
+            .map(|((&k, centroids), (history, (stats, with_silhouette)))| {
+                let n = with_silhouette.count().max(1) as f64;
+                KFit {
+                    k,
+                    cost: stats.cost(),
+                    silhouette: with_silhouette.clusters.iter().map(|c| c.silhouette).sum::<f64>() / n,
+                    sizes: stats.clusters.iter().map(|c| c.count).collect(),
+                    iterations: history.len(),
+                    converged: history
+                        .last()
+                        .is_some_and(|i| i.shift <= params.tolerance && i.reseeded == 0),
+                    centroids,
+                }
+            })
+            .collect())
+    }
+
+    /// Fits every k of the range in the same passes; the best is the
+    /// highest silhouette (the smaller k on a tie).
     pub async fn select(&self, sample: &[Vec<f64>], params: &Params) -> Result<(Vec<KFit>, usize)> {
         if params.k_min < 2 || params.k_min > params.k_max {
             return Err(DataFusionError::Plan(format!(
@@ -233,10 +325,8 @@ impl<'a> Passes<'a> {
                 params.k_min, params.k_max
             )));
         }
-        let mut fits = Vec::new();
-        for k in params.k_min..=params.k_max {
-            fits.push(self.fit(sample, k, params).await?);
-        }
+        let ks: Vec<usize> = (params.k_min..=params.k_max).collect();
+        let fits = self.fit_all(sample, &ks, params).await?;
         let best = fits.iter().enumerate().fold(
             0,
             |best, (i, f)| if f.silhouette > fits[best].silhouette { i } else { best },
