@@ -42,37 +42,6 @@ SELECT "movieId" AS raw_id, title, genres, file, line, line_end, raw_line,
        END AS reject_reason
 FROM raw_movies;
 
-CREATE VIEW valid_movie_ids AS
-SELECT id FROM movies_checked WHERE reject_reason IS NULL;
-
-CREATE VIEW ratings_checked AS
-SELECT r."userId", r."movieId", r.rating, r."timestamp", r.file, r.line, r.line_end, r.raw_line,
-       CASE
-         WHEN r.reason IS NOT NULL THEN r.reason
-         WHEN TRY_CAST(r."userId" AS BIGINT) IS NULL OR TRY_CAST(r."userId" AS BIGINT) <= 0 THEN 'userId is not a positive integer'
-         WHEN TRY_CAST(r."movieId" AS BIGINT) IS NULL OR TRY_CAST(r."movieId" AS BIGINT) <= 0 THEN 'movieId is not a positive integer'
-         WHEN TRY_CAST(r.rating AS DOUBLE) IS NULL THEN 'rating is not a number'
-         WHEN NOT (TRY_CAST(r.rating AS DOUBLE) BETWEEN 0.5 AND 5.0) THEN 'rating outside 0.5..5'
-         WHEN TRY_CAST(r.rating AS DOUBLE) * 2 <> round(TRY_CAST(r.rating AS DOUBLE) * 2) THEN 'rating is not a multiple of 0.5'
-         WHEN TRY_CAST(r."timestamp" AS BIGINT) IS NULL THEN 'timestamp is not an integer'
-         WHEN TRY_CAST(r."timestamp" AS BIGINT) < 0 OR TRY_CAST(r."timestamp" AS BIGINT) > 4102444800 THEN 'timestamp outside 1970..2100'
-         WHEN m.id IS NULL THEN 'unknown movieId'
-       END AS reject_reason
-FROM raw_ratings r LEFT JOIN valid_movie_ids m ON TRY_CAST(r."movieId" AS BIGINT) = m.id;
-
-CREATE VIEW tags_checked AS
-SELECT t."userId", t."movieId", t.tag, t."timestamp", t.file, t.line, t.line_end, t.raw_line,
-       CASE
-         WHEN t.reason IS NOT NULL THEN t.reason
-         WHEN TRY_CAST(t."userId" AS BIGINT) IS NULL OR TRY_CAST(t."userId" AS BIGINT) <= 0 THEN 'userId is not a positive integer'
-         WHEN TRY_CAST(t."movieId" AS BIGINT) IS NULL OR TRY_CAST(t."movieId" AS BIGINT) <= 0 THEN 'movieId is not a positive integer'
-         WHEN t.tag IS NULL OR trim(t.tag) = '' THEN 'tag is empty'
-         WHEN TRY_CAST(t."timestamp" AS BIGINT) IS NULL THEN 'timestamp is not an integer'
-         WHEN TRY_CAST(t."timestamp" AS BIGINT) < 0 OR TRY_CAST(t."timestamp" AS BIGINT) > 4102444800 THEN 'timestamp outside 1970..2100'
-         WHEN m.id IS NULL THEN 'unknown movieId'
-       END AS reject_reason
-FROM raw_tags t LEFT JOIN valid_movie_ids m ON TRY_CAST(t."movieId" AS BIGINT) = m.id;
-
 COPY (
   SELECT id AS "movieId",
          trim(title) AS title,
@@ -88,17 +57,68 @@ COPY (
   FROM movies_checked WHERE reject_reason IS NOT NULL
 ) TO '${curated}/_rejects/movielens_movies/' STORED AS PARQUET;
 
+-- The valid movies, read back from the table just written: a small
+-- Parquet table with statistics, so the ratings' join against it is a
+-- broadcast (each task holds the ids) instead of a shuffle of every rating.
+CREATE EXTERNAL TABLE valid_movies ("movieId" BIGINT)
+STORED AS PARQUET LOCATION '${curated}/movielens_movies/';
+
+CREATE VIEW ratings_checked AS
+SELECT r."userId", r."movieId", r.rating, r."timestamp", r.file, r.line, r.line_end, r.raw_line,
+       CASE
+         WHEN r.reason IS NOT NULL THEN r.reason
+         WHEN TRY_CAST(r."userId" AS BIGINT) IS NULL OR TRY_CAST(r."userId" AS BIGINT) <= 0 THEN 'userId is not a positive integer'
+         WHEN TRY_CAST(r."movieId" AS BIGINT) IS NULL OR TRY_CAST(r."movieId" AS BIGINT) <= 0 THEN 'movieId is not a positive integer'
+         WHEN TRY_CAST(r.rating AS DOUBLE) IS NULL THEN 'rating is not a number'
+         WHEN NOT (TRY_CAST(r.rating AS DOUBLE) BETWEEN 0.5 AND 5.0) THEN 'rating outside 0.5..5'
+         WHEN TRY_CAST(r.rating AS DOUBLE) * 2 <> round(TRY_CAST(r.rating AS DOUBLE) * 2) THEN 'rating is not a multiple of 0.5'
+         WHEN TRY_CAST(r."timestamp" AS BIGINT) IS NULL THEN 'timestamp is not an integer'
+         WHEN TRY_CAST(r."timestamp" AS BIGINT) < 0 OR TRY_CAST(r."timestamp" AS BIGINT) > 4102444800 THEN 'timestamp outside 1970..2100'
+         WHEN m."movieId" IS NULL THEN 'unknown movieId'
+       END AS reject_reason
+FROM raw_ratings r LEFT JOIN valid_movies m ON TRY_CAST(r."movieId" AS BIGINT) = m."movieId";
+
+CREATE VIEW tags_checked AS
+SELECT t."userId", t."movieId", t.tag, t."timestamp", t.file, t.line, t.line_end, t.raw_line,
+       CASE
+         WHEN t.reason IS NOT NULL THEN t.reason
+         WHEN TRY_CAST(t."userId" AS BIGINT) IS NULL OR TRY_CAST(t."userId" AS BIGINT) <= 0 THEN 'userId is not a positive integer'
+         WHEN TRY_CAST(t."movieId" AS BIGINT) IS NULL OR TRY_CAST(t."movieId" AS BIGINT) <= 0 THEN 'movieId is not a positive integer'
+         WHEN t.tag IS NULL OR trim(t.tag) = '' THEN 'tag is empty'
+         WHEN TRY_CAST(t."timestamp" AS BIGINT) IS NULL THEN 'timestamp is not an integer'
+         WHEN TRY_CAST(t."timestamp" AS BIGINT) < 0 OR TRY_CAST(t."timestamp" AS BIGINT) > 4102444800 THEN 'timestamp outside 1970..2100'
+         WHEN m."movieId" IS NULL THEN 'unknown movieId'
+       END AS reject_reason
+FROM raw_tags t LEFT JOIN valid_movies m ON TRY_CAST(t."movieId" AS BIGINT) = m."movieId";
+
+-- The ratings are read and checked once, into the job's scratch (typed;
+-- where a rating came from and its text only for a reject), then split
+-- into the table and its rejects.
 COPY (
-  SELECT CAST("userId" AS BIGINT) AS "userId",
-         CAST("movieId" AS BIGINT) AS "movieId",
-         CAST(rating AS DOUBLE) AS rating,
-         CAST("timestamp" AS BIGINT) AS "timestamp"
-  FROM ratings_checked WHERE reject_reason IS NULL
+  SELECT TRY_CAST("userId" AS BIGINT) AS "userId",
+         TRY_CAST("movieId" AS BIGINT) AS "movieId",
+         TRY_CAST(rating AS DOUBLE) AS rating,
+         TRY_CAST("timestamp" AS BIGINT) AS "timestamp",
+         reject_reason AS reason,
+         CASE WHEN reject_reason IS NOT NULL THEN file END AS file,
+         CASE WHEN reject_reason IS NOT NULL THEN line END AS line,
+         CASE WHEN reject_reason IS NOT NULL THEN line_end END AS line_end,
+         CASE WHEN reject_reason IS NOT NULL THEN raw_line END AS raw_line
+  FROM ratings_checked
+) TO '${curated}/_scan/ratings_checked/' STORED AS PARQUET;
+
+CREATE EXTERNAL TABLE ratings_once ("userId" BIGINT, "movieId" BIGINT, rating DOUBLE, "timestamp" BIGINT,
+  reason VARCHAR, file VARCHAR, line BIGINT, line_end BIGINT, raw_line VARCHAR)
+STORED AS PARQUET LOCATION '${curated}/_scan/ratings_checked/';
+
+COPY (
+  SELECT "userId", "movieId", rating, "timestamp"
+  FROM ratings_once WHERE reason IS NULL
 ) TO '${curated}/movielens_ratings/' STORED AS PARQUET;
 
 COPY (
-  SELECT file, line, line_end, raw_line, reject_reason AS reason
-  FROM ratings_checked WHERE reject_reason IS NOT NULL
+  SELECT file, line, line_end, raw_line, reason
+  FROM ratings_once WHERE reason IS NOT NULL
 ) TO '${curated}/_rejects/movielens_ratings/' STORED AS PARQUET;
 
 COPY (

@@ -163,10 +163,15 @@ FROM raw_catalog
 WHERE reason IS NULL AND type = 'Movie' AND description IS NOT NULL AND title IS NOT NULL
 GROUP BY title_key(title), TRY_CAST(release_year AS INT);
 
-CREATE VIEW described AS
-SELECT m."movieId", c.description
-FROM movies m JOIN catalog c ON title_key(m.title) = c.key AND m.year = c.year
-WHERE c.candidates = 1;
+-- Written once to the job's scratch: three statements below read it.
+COPY (
+  SELECT m."movieId", c.description
+  FROM movies m JOIN catalog c ON title_key(m.title) = c.key AND m.year = c.year
+  WHERE c.candidates = 1
+) TO '${curated}/_scan/described/' STORED AS PARQUET;
+
+CREATE EXTERNAL TABLE described ("movieId" BIGINT, description VARCHAR)
+STORED AS PARQUET LOCATION '${curated}/_scan/described/';
 
 CREATE VIEW segment_rows AS
 SELECT "movieId", 0 AS kind, normalize_text(title_clean) AS segment FROM movies
@@ -222,9 +227,15 @@ SELECT m."movieId", k.id
 FROM movies m JOIN tmdb_keys k ON title_key(m.title) = k.key AND m.year = k.year
 WHERE k.candidates = 1 AND m."movieId" NOT IN (SELECT "movieId" FROM tmdb_linked);
 
-CREATE VIEW tmdb_texts AS
-SELECT x."movieId", t.overview, t.tagline, t.keywords, t.genres
-FROM tmdb_match x JOIN tmdb t ON t.id = x.id;
+-- Written once to the job's scratch: the evidence reads it four times.
+COPY (
+  SELECT x."movieId", t.overview, t.tagline, t.keywords, t.genres
+  FROM tmdb_match x JOIN tmdb t ON t.id = x.id
+) TO '${curated}/_scan/tmdb_texts/' STORED AS PARQUET;
+
+CREATE EXTERNAL TABLE tmdb_texts ("movieId" BIGINT, overview VARCHAR, tagline VARCHAR,
+  keywords VARCHAR[], genres VARCHAR[])
+STORED AS PARQUET LOCATION '${curated}/_scan/tmdb_texts/';
 
 CREATE VIEW genome AS
 SELECT s."movieId", g.tag, s.relevance

@@ -211,15 +211,21 @@ SELECT l."userId", sum(r.conf * r.resid) AS s, sum(r.conf) AS c
 FROM likes l JOIN residual r ON l."movieId" = r."movieId"
 GROUP BY l."userId";
 
-CREATE VIEW neighbour AS
-SELECT l."movieId", avg(
-         (u.s - coalesce(r.conf * r.resid, 0.0)) / (u.c - coalesce(r.conf, 0.0))
-       ) AS nb, count(*) AS likers
-FROM likes l
-JOIN user_tone u ON u."userId" = l."userId"
-LEFT JOIN residual r ON r."movieId" = l."movieId"
-WHERE u.c - coalesce(r.conf, 0.0) > 0.5
-GROUP BY l."movieId";
+-- Computed once into the job's scratch: the slope and the priors below
+-- both read it, and it reads every rating.
+COPY (
+  SELECT l."movieId", avg(
+           (u.s - coalesce(r.conf * r.resid, 0.0)) / (u.c - coalesce(r.conf, 0.0))
+         ) AS nb, count(*) AS likers
+  FROM likes l
+  JOIN user_tone u ON u."userId" = l."userId"
+  LEFT JOIN residual r ON r."movieId" = l."movieId"
+  WHERE u.c - coalesce(r.conf, 0.0) > 0.5
+  GROUP BY l."movieId"
+) TO '${curated}/_scan/neighbour/' STORED AS PARQUET;
+
+CREATE EXTERNAL TABLE neighbour ("movieId" BIGINT, nb DOUBLE, likers BIGINT)
+STORED AS PARQUET LOCATION '${curated}/_scan/neighbour/';
 
 CREATE VIEW damped_neighbour AS
 SELECT "movieId", nb * likers / (likers + ${neighbour_likers}) AS nb FROM neighbour;

@@ -49,22 +49,33 @@ CREATE VIEW nf_keys AS
 SELECT movie_id AS nf_id, year AS nf_year, title AS nf_title, title_key(title) AS key
 FROM nf_meta WHERE title_key(title) <> '';
 
-CREATE VIEW candidates AS
-SELECT n.nf_id, n.nf_year, n.nf_title, m.ml_id, m.ml_year, m.ml_title, m.alternate,
-       CASE WHEN n.nf_year = m.ml_year THEN 1
-            WHEN abs(n.nf_year - m.ml_year) = 1 THEN 2
-            ELSE 3 END AS tier
-FROM nf_keys n JOIN ml_keys m ON n.key = m.key;
+-- The candidates and the decision per Netflix title are each computed
+-- once into the job's scratch: both tables below read them, several times.
+COPY (
+  SELECT n.nf_id, n.nf_year, n.nf_title, m.ml_id, m.ml_year, m.ml_title, m.alternate,
+         CASE WHEN n.nf_year = m.ml_year THEN 1
+              WHEN abs(n.nf_year - m.ml_year) = 1 THEN 2
+              ELSE 3 END AS tier
+  FROM nf_keys n JOIN ml_keys m ON n.key = m.key
+) TO '${curated}/_scan/candidates/' STORED AS PARQUET;
+
+CREATE EXTERNAL TABLE candidates (nf_id BIGINT, nf_year INT, nf_title VARCHAR, ml_id BIGINT, ml_year INT,
+  ml_title VARCHAR, alternate BIGINT, tier BIGINT)
+STORED AS PARQUET LOCATION '${curated}/_scan/candidates/';
 
 -- The deciding tier of each Netflix id, and how many movies it offers.
-CREATE VIEW decided AS
-SELECT c.nf_id, c.tier, count(DISTINCT c.ml_id) AS movies, min(c.ml_id) AS ml_id,
-       coalesce(max(abs(c.nf_year - c.ml_year)), 0) AS gap,
-       array_to_string(array_sort(array_distinct(array_agg(c.ml_id))), ' ') AS ml_ids
-FROM candidates c
-JOIN (SELECT nf_id, min(tier) AS tier FROM candidates GROUP BY nf_id) b
-  ON c.nf_id = b.nf_id AND c.tier = b.tier
-GROUP BY c.nf_id, c.tier;
+COPY (
+  SELECT c.nf_id, c.tier, count(DISTINCT c.ml_id) AS movies, min(c.ml_id) AS ml_id,
+         coalesce(max(abs(c.nf_year - c.ml_year)), 0) AS gap,
+         array_to_string(array_sort(array_distinct(array_agg(c.ml_id))), ' ') AS ml_ids
+  FROM candidates c
+  JOIN (SELECT nf_id, min(tier) AS tier FROM candidates GROUP BY nf_id) b
+    ON c.nf_id = b.nf_id AND c.tier = b.tier
+  GROUP BY c.nf_id, c.tier
+) TO '${curated}/_scan/decided/' STORED AS PARQUET;
+
+CREATE EXTERNAL TABLE decided (nf_id BIGINT, tier BIGINT, movies BIGINT, ml_id BIGINT, gap BIGINT, ml_ids VARCHAR)
+STORED AS PARQUET LOCATION '${curated}/_scan/decided/';
 
 COPY (
   SELECT c.nf_id AS nf_movie_id,

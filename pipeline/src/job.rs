@@ -299,7 +299,8 @@ impl Job {
                 Statement::CopyTo(c) => c
                     .target
                     .strip_prefix(&prefix)
-                    .map(|t| t.trim_end_matches('/').to_string()),
+                    .map(|t| t.trim_end_matches('/').to_string())
+                    .filter(|t| !t.starts_with(&format!("{SIDE_OUTPUTS_DIR}/"))),
                 _ => None,
             })
             .collect()
@@ -364,6 +365,7 @@ impl Job {
                 summary: summary.clone(),
                 source,
             };
+            let started = std::time::Instant::now();
             let state = ctx.state();
             let plan = state.statement_to_plan(statement).await.map_err(err)?;
             let writes = writes_of(&plan, outputs).map_err(|reason| JobError::Confinement {
@@ -379,8 +381,26 @@ impl Job {
                 .collect()
                 .await
                 .map_err(err)?;
+            // `RUST_LOG=moodflow::profile=info` shows where a stage's time goes.
+            tracing::info!(
+                target: "moodflow::profile",
+                "{} statement {} ({summary}): {:.3}s",
+                self.name,
+                i + 1,
+                started.elapsed().as_secs_f64()
+            );
             for (table, schema) in writes {
                 let rows = count_of(&batches);
+                if table.starts_with(&format!("{SIDE_OUTPUTS_DIR}/")) {
+                    // Scratch is read by the statements that follow: an
+                    // empty one gets a file with its schema at once (a
+                    // folder without files is a scan of no partitions,
+                    // which a Ballista stage cannot run). Never committed.
+                    if rows == 0 {
+                        write_empty_scratch(ctx, outputs, &table, schema).await.map_err(err)?;
+                    }
+                    continue;
+                }
                 *outcome.written.entry(table.clone()).or_default() += rows;
                 if rows == 0 {
                     outcome.empty.entry(table).or_insert(schema);
@@ -392,6 +412,29 @@ impl Job {
         }
         Ok(outcome)
     }
+}
+
+/// Writes an empty Parquet file with `schema` into the scratch folder
+/// `table` (`_scan/<name>`) below the job's `${curated}`.
+async fn write_empty_scratch(
+    ctx: &SessionContext,
+    outputs: &Outputs,
+    table: &str,
+    schema: SchemaRef,
+) -> datafusion::common::Result<()> {
+    use object_store::ObjectStoreExt;
+    let url = datafusion::datasource::listing::ListingTableUrl::parse(format!(
+        "{}/{table}/",
+        outputs.curated.trim_end_matches('/')
+    ))?;
+    let store = ctx.runtime_env().object_store(url.object_store())?;
+    let bytes = moodflow_ml::kmeans::train::parquet_bytes(schema, &[])?;
+    let path = object_store::path::Path::from(format!("{}/part-0.parquet", url.prefix().as_ref().trim_end_matches('/')));
+    store
+        .put(&path, bytes.into())
+        .await
+        .map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))?;
+    Ok(())
 }
 
 /// Placeholder locations for looking at a job's shape.
@@ -499,7 +542,8 @@ fn writes_of(plan: &LogicalPlan, outputs: &Outputs) -> Result<Vec<(String, Schem
     }
 }
 
-/// Checks one write target: `Some(table)` for `${curated}/<table>/`,
+/// Checks one write target: `Some(table)` for `${curated}/<table>/` (and
+/// `Some("_scan/<name>")` for the job's scratch, which is never committed),
 /// `None` for a location inside an allowed folder, an error otherwise.
 ///
 /// The check is on the text, before anything is resolved: a target must
@@ -514,6 +558,14 @@ pub fn confine(target: &str, outputs: &Outputs) -> Result<Option<String>, String
     };
     if let Some(rest) = within(&outputs.curated) {
         let table = rest.trim_end_matches('/');
+        // Scratch: written and read back by the job itself, never committed.
+        let scratch = table
+            .strip_prefix(SIDE_OUTPUTS_DIR)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(is_identifier);
+        if scratch {
+            return Ok(Some(table.to_string()));
+        }
         let plain = table.strip_prefix("_rejects/").unwrap_or(table);
         if is_identifier(plain) && !plain.starts_with('_') {
             return Ok(Some(table.to_string()));
@@ -544,9 +596,11 @@ pub fn confine(target: &str, outputs: &Outputs) -> Result<Option<String>, String
     ))
 }
 
-/// Below `${curated}`, where a raw table's scan sets aside its rejects and
-/// split counts (`OPTIONS ('side_outputs' …)`): `_scan/<name>/`, read back
-/// by the job and never committed.
+/// Below `${curated}`, a job's scratch: `_scan/<name>/` holds what a raw
+/// table's scan sets aside (its rejects and split counts, `OPTIONS
+/// ('side_outputs' …)`) and the intermediate tables a job `COPY`s once to
+/// read several times; read back by the job, never committed (the staging
+/// folder goes with it).
 pub const SIDE_OUTPUTS_DIR: &str = "_scan";
 
 /// Checks a raw table's `side_outputs` folder: it must be
@@ -667,7 +721,27 @@ mod tests {
             Ok(Some("_rejects/movies".into()))
         );
         assert_eq!(confine("/exports/out.csv", &o), Ok(None));
+        // The job's scratch: allowed, never a table.
+        assert_eq!(
+            confine("/data/curated/_staging/1-2/_scan/checked/", &o),
+            Ok(Some("_scan/checked".into()))
+        );
+        assert_eq!(
+            confine_side_outputs("/data/curated/_staging/1-2/_scan/netflix_ratings/", &o),
+            Ok(())
+        );
         for bad in [
+            "/data/curated/_staging/1-2/_scan/",
+            "/data/curated/_staging/1-2/_scan/../x/",
+            "/data/curated/_staging/1-2/netflix_ratings/",
+            "/exports/x/",
+        ] {
+            assert!(confine_side_outputs(bad, &o).is_err(), "{bad} must be refused");
+        }
+        for bad in [
+            "/data/curated/_staging/1-2/_scan/",
+            "/data/curated/_staging/1-2/_scan/a/b/",
+            "/data/curated/_staging/1-2/_scan/%2e%2e/",
             "/data/curated/_staging/1-2/../../../somewhere/",
             "/data/curated/_staging/1-2/a/b/",
             "/data/curated/_staging/1-2/",

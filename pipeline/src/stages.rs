@@ -729,9 +729,13 @@ async fn check_ledger(
 ) -> Result<JobOutcome, AtomicError> {
     // The empty tables' files come first: the ledger reads what will be committed.
     write_empty_tables(ctx, root, staging, &mut outcome).await?;
+    let started = std::time::Instant::now();
     let accounts = crate::ledger::account(ctx, job, root, staging, vars)
         .await
         .map_err(|e| AtomicError::Ledger(format!("cannot count the ledger: {e}")))?;
+    if !job.ledger.is_empty() {
+        tracing::info!(target: "moodflow::profile", "{} ledger: {:.3}s", job.name, started.elapsed().as_secs_f64());
+    }
     let problems: Vec<String> = accounts.iter().flat_map(|a| a.problems()).collect();
     if !problems.is_empty() {
         return Err(AtomicError::Ledger(problems.join("; ")));
