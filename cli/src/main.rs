@@ -571,8 +571,7 @@ async fn dispatch(command: Command) -> Result<()> {
                     None => None,
                 };
                 for n in ratings {
-                    moodflow_pipeline::bench::bench_pipeline(&dir.join(n.to_string()), n, &exe, spark.as_ref())
-                        .await?;
+                    moodflow_pipeline::bench::bench_pipeline(&dir.join(n.to_string()), n, &exe, spark.as_ref()).await?;
                 }
                 Ok(())
             }

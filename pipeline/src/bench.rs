@@ -476,7 +476,10 @@ fn run_moodflow(dir: &Path, moodflow: &Path) -> Result<Figures> {
         let number = id.split('_').next().unwrap_or(id).to_string();
         figures.stages.insert(
             number,
-            (stage["seconds"].as_f64().unwrap_or(f64::NAN), stage["peak_rss_mib"].as_f64()),
+            (
+                stage["seconds"].as_f64().unwrap_or(f64::NAN),
+                stage["peak_rss_mib"].as_f64(),
+            ),
         );
     }
     Ok(figures)
@@ -562,11 +565,7 @@ fn pipeline_table(ratings: u64, ours: &Figures, theirs: Option<&Figures>) -> Str
         }
         rows.push(row);
     }
-    let mut total = vec![
-        "stages".to_string(),
-        format!("{:.2}", ours.stage_sum()),
-        mib(ours.peak),
-    ];
+    let mut total = vec!["stages".to_string(), format!("{:.2}", ours.stage_sum()), mib(ours.peak)];
     let mut process = vec!["process".to_string(), format!("{:.2}", ours.wall), String::new()];
     if let Some(t) = theirs {
         total.extend([

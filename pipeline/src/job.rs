@@ -429,7 +429,10 @@ async fn write_empty_scratch(
     ))?;
     let store = ctx.runtime_env().object_store(url.object_store())?;
     let bytes = moodflow_ml::kmeans::train::parquet_bytes(schema, &[])?;
-    let path = object_store::path::Path::from(format!("{}/part-0.parquet", url.prefix().as_ref().trim_end_matches('/')));
+    let path = object_store::path::Path::from(format!(
+        "{}/part-0.parquet",
+        url.prefix().as_ref().trim_end_matches('/')
+    ));
     store
         .put(&path, bytes.into())
         .await

@@ -353,7 +353,15 @@ impl RunReport {
                 } else {
                     Default::default()
                 };
-                rows.push(vec![stage, table.clone(), read, group(*written), group(rejected), time, peak]);
+                rows.push(vec![
+                    stage,
+                    table.clone(),
+                    read,
+                    group(*written),
+                    group(rejected),
+                    time,
+                    peak,
+                ]);
             }
         }
         let mut out = crate::output::text_table(

@@ -192,7 +192,11 @@ fn every_k_in_the_same_passes_matches_one_k_at_a_time() {
             let mut taken = 0;
             while taken < params.max_iter {
                 let (next, _) = reference_step(&table.points, &centroids);
-                let moved = next.iter().zip(&centroids).map(|(a, b)| d2(a, b).sqrt()).fold(0.0, f64::max);
+                let moved = next
+                    .iter()
+                    .zip(&centroids)
+                    .map(|(a, b)| d2(a, b).sqrt())
+                    .fold(0.0, f64::max);
                 centroids = next;
                 taken += 1;
                 if moved <= params.tolerance {

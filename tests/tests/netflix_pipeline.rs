@@ -468,9 +468,16 @@ fn stage_07_reads_each_rating_file_once() {
             .collect();
         let stage = NETFLIX_STAGES.iter().find(|s| s.number == "07").cloned().expect("07");
         let vars = BTreeMap::from([("netflix_partitions".to_string(), "8".to_string())]);
-        let report = run_stages(&cluster, &root, &[stage], &vars, &PipelineOptions::default(), &Progress::new(true))
-            .await
-            .expect("stage 07");
+        let report = run_stages(
+            &cluster,
+            &root,
+            &[stage],
+            &vars,
+            &PipelineOptions::default(),
+            &Progress::new(true),
+        )
+        .await
+        .expect("stage 07");
         for ((url, size), before) in files.iter().zip(before) {
             let read = moodflow_engine::formats::exec::raw_bytes_fetched(url) - before;
             assert!(

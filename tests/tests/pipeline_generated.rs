@@ -227,17 +227,30 @@ async fn generated_pipeline() {
     let files = write_compact_copy(&reader, &root, "_alone_check", &table, 4)
         .await
         .expect("copy");
-    let alone = Passes::new(&cluster, compact_scan(&files).await.expect("scan"), "movieId", "features");
+    let alone = Passes::new(
+        &cluster,
+        compact_scan(&files).await.expect("scan"),
+        "movieId",
+        "features",
+    );
     let seeds = sample(&table.points, params.sample_size, params.seed);
     for summary in &model.per_k {
         let fit = alone.fit(&seeds, summary.k, &params).await.expect("fit alone");
         assert_eq!(fit.sizes, summary.sizes, "k = {}: sizes", summary.k);
         assert_eq!(fit.iterations, summary.iterations, "k = {}: steps", summary.k);
-        assert!((fit.cost - summary.cost).abs() <= 1e-9 * summary.cost.max(1.0), "k = {}", summary.k);
+        assert!(
+            (fit.cost - summary.cost).abs() <= 1e-9 * summary.cost.max(1.0),
+            "k = {}",
+            summary.k
+        );
         assert!((fit.silhouette - summary.silhouette).abs() <= 1e-9, "k = {}", summary.k);
     }
     let longest = model.per_k.iter().map(|s| s.iterations).max().expect("ks");
-    assert_eq!(model.jobs, longest + 2, "one job per step for every k together, then two");
+    assert_eq!(
+        model.jobs,
+        longest + 2,
+        "one job per step for every k together, then two"
+    );
     let centroids = Centroids::from_rows(&model.centroids).expect("centroids");
     let by_id: HashMap<i64, &Vec<f64>> = table.ids.iter().copied().zip(&table.points).collect();
     let clustered = read(&reader, root_path, "clustered_movies").await;

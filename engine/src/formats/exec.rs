@@ -436,7 +436,9 @@ impl SideOutputs {
     fn split(&mut self, batch: RecordBatch, start: u64) -> Result<RecordBatch> {
         use datafusion::arrow::compute::{filter_record_batch, is_not_null, is_null};
         self.records += batch.num_rows() as i64;
-        let reason = batch.column_by_name("reason").ok_or_else(|| exec_datafusion_err!("no reason column"))?;
+        let reason = batch
+            .column_by_name("reason")
+            .ok_or_else(|| exec_datafusion_err!("no reason column"))?;
         let rejected = is_not_null(reason)?;
         if rejected.true_count() > 0 {
             let rejects = filter_record_batch(&batch, &rejected)?;
@@ -463,8 +465,12 @@ impl SideOutputs {
 
     /// Closes the split just read.
     fn end_split(&mut self, file: &str, start: u64, lines: u64) {
-        self.splits
-            .push((file.to_string(), start as i64, lines as i64, std::mem::take(&mut self.records)));
+        self.splits.push((
+            file.to_string(),
+            start as i64,
+            lines as i64,
+            std::mem::take(&mut self.records),
+        ));
     }
 
     /// Writes this task's files, named by its first split.
@@ -527,9 +533,10 @@ impl PartitionReader {
             let reader = match self.current.as_mut() {
                 Some(r) => r,
                 None => match self.ranges.pop_front() {
-                    Some(range) => self
-                        .current
-                        .insert((RangeReader::open(Arc::clone(&self.store), &self.spec, range.clone()).await?, range)),
+                    Some(range) => self.current.insert((
+                        RangeReader::open(Arc::clone(&self.store), &self.spec, range.clone()).await?,
+                        range,
+                    )),
                     None => {
                         if let Some(side) = self.side.take() {
                             side.write().await?;
@@ -544,7 +551,11 @@ impl PartitionReader {
             if let Some(side) = self.side.as_mut() {
                 full = side.split(full, reader.1.start)?;
                 if !more {
-                    side.end_split(&file_url(&self.spec.store_url, &reader.1.path), reader.1.start, reader.0.lines());
+                    side.end_split(
+                        &file_url(&self.spec.store_url, &reader.1.path),
+                        reader.1.start,
+                        reader.0.lines(),
+                    );
                 }
             }
             if !more {

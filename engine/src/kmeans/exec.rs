@@ -612,7 +612,11 @@ impl ExecutionPlan for KMeansMergeExec {
         let out = futures::stream::once(async move {
             let batches: Vec<RecordBatch> = futures::stream::iter(streams).flatten().try_collect().await?;
             let decoded = batches_to_partials(&batches, &ks, dim)?;
-            partials_to_batch(decoded.first_key(), &merge_in_order(&decoded, &ks, dim), &decoded.ran_on)
+            partials_to_batch(
+                decoded.first_key(),
+                &merge_in_order(&decoded, &ks, dim),
+                &decoded.ran_on,
+            )
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(partials_schema(), out)))
     }

@@ -272,7 +272,9 @@ impl<'a> Passes<'a> {
             .iter()
             .map(|&k| seed_centroids(sample, k, params))
             .collect::<Result<Vec<_>>>()?;
-        let histories = self.iterate_all(starts.clone(), params.tolerance, params.max_iter).await?;
+        let histories = self
+            .iterate_all(starts.clone(), params.tolerance, params.max_iter)
+            .await?;
         let finals: Vec<Centroids> = histories
             .iter()
             .zip(starts)
