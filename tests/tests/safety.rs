@@ -101,6 +101,31 @@ fn a_job_cannot_write_outside_its_root() {
             );
             assert_eq!(listing(&canary), before, "{target} touched the canary");
         }
+        // A raw table's side outputs are writes too: refused outside the
+        // job's scratch before the scan runs.
+        let nf = root_dir.join("raw/netflix_prize");
+        std::fs::create_dir_all(&nf).expect("nf dir");
+        std::fs::write(nf.join("combined_data_1.txt"), "1:\n6,3,2005-09-06\nbad\n").expect("ratings");
+        for side in [
+            format!("{}/", canary.display()),
+            "${curated}/../../../../canary/".to_string(),
+            "${curated}/netflix_ratings/".to_string(),
+        ] {
+            let sql = format!(
+                "CREATE EXTERNAL TABLE r STORED AS NETFLIX_RATINGS LOCATION '${{root}}/raw/netflix_prize/combined_data_*.txt' \
+                 OPTIONS ('side_outputs' '{side}');\n\
+                 COPY (SELECT movie_id FROM r WHERE reason IS NULL) TO '${{curated}}/t/' STORED AS PARQUET;"
+            );
+            let job = Job::parse("evil_side.sql", &sql).expect("job file");
+            let err = run_job_atomically(&ctx, &root, &job, &BTreeMap::new(), &[])
+                .await
+                .expect_err("side outputs outside the scratch must fail");
+            assert!(
+                matches!(err, AtomicError::Job(JobError::Confinement { .. })),
+                "{side}: {err}"
+            );
+            assert_eq!(listing(&canary), before, "{side} touched the canary");
+        }
         assert!(!root_dir.join("curated/canary").exists());
         assert!(
             listing(&root_dir.join("curated/_staging")).is_empty(),
