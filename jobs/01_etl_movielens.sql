@@ -10,10 +10,14 @@
 -- pipeline, a quoted field may span at most 8 lines (a stray quote costs
 -- one line, never the rest of the file), and the header is detected (a
 -- file without one loses no row). Columns are read as text and cast here,
--- so a bad value becomes a reject too. CRLF and LF are both accepted.
+-- so a bad value becomes a reject too. CRLF and LF are both accepted. A
+-- large file is read in byte ranges by several tasks, each starting at a
+-- line that provably starts a record.
 
 -- Ledger: every record of each file is written or rejected (checked after
--- the job, before its tables are committed; see README "Bad input").
+-- the job, before its tables are committed; see README "Bad input"). Each
+-- scan counts the lines and records of the byte ranges it read into its
+-- `side_outputs` folder, so the ledger does not read the files again.
 -- @ledger raw_movies -> movielens_movies required
 -- @ledger raw_ratings -> movielens_ratings required
 -- @ledger raw_tags -> movielens_tags
@@ -21,13 +25,16 @@
 -- @may_be_empty movielens_tags
 
 CREATE EXTERNAL TABLE raw_movies ("movieId" VARCHAR, title VARCHAR, genres VARCHAR)
-STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/movies.csv';
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/movies.csv'
+OPTIONS ('side_outputs' '${curated}/_scan/raw_movies/');
 
 CREATE EXTERNAL TABLE raw_ratings ("userId" VARCHAR, "movieId" VARCHAR, rating VARCHAR, "timestamp" VARCHAR)
-STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/ratings.csv';
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/ratings.csv'
+OPTIONS ('side_outputs' '${curated}/_scan/raw_ratings/');
 
 CREATE EXTERNAL TABLE raw_tags ("userId" VARCHAR, "movieId" VARCHAR, tag VARCHAR, "timestamp" VARCHAR)
-STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/tags.csv';
+STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/tags.csv'
+OPTIONS ('side_outputs' '${curated}/_scan/raw_tags/');
 
 CREATE VIEW movies_checked AS
 SELECT "movieId" AS raw_id, title, genres, file, line, line_end, raw_line,

@@ -42,14 +42,17 @@ pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub fn register_table_factories(state: &mut SessionState) {
     let factories = state.table_factories_mut();
     factories.insert(
-        "NETFLIX_RATINGS".into(),
+        crate::formats::NETFLIX_RATINGS_FORMAT.into(),
         Arc::new(RawTableFactory::new(FileKind::Ratings)),
     );
     factories.insert(
-        "NETFLIX_TITLES".into(),
+        crate::formats::NETFLIX_TITLES_FORMAT.into(),
         Arc::new(RawTableFactory::new(FileKind::Titles)),
     );
-    factories.insert("MOODFLOW_CSV".into(), Arc::new(RawTableFactory::new(FileKind::Csv)));
+    factories.insert(
+        crate::formats::CSV_FORMAT.into(),
+        Arc::new(RawTableFactory::new(FileKind::Csv)),
+    );
 }
 
 /// Ballista-ready session configuration with moodflow's settings; `settings`
@@ -82,6 +85,16 @@ pub fn session_config(settings: &[(String, String)]) -> Result<SessionConfig> {
     // small job over every executor (measured: the default pipeline
     // standalone takes the same 18 s either way).
     config = config.set_usize("ballista.scheduler.max_partitions_per_task", 1);
+    // Ballista 55 turns hash joins off (its hash join cannot spill), so
+    // every equi-join became a sort-merge join: stage 01 shuffled and
+    // sorted all 10M ratings to check them against 60k movie ids. With hash
+    // joins, a small side is broadcast (`CollectLeft`, under Ballista's
+    // broadcast thresholds) and a large one partitioned. Measured at 10M
+    // generated ratings, stages 01-09: that statement 12.6 s -> 7.5 s,
+    // the whole run about 5 s faster. moodflow's build sides are at most a
+    // partition of the ratings; `--conf datafusion.optimizer.prefer_hash_join=false`
+    // turns sort-merge joins back on where that does not fit in memory.
+    config = config.set_bool("datafusion.optimizer.prefer_hash_join", true);
     for (key, value) in settings {
         config.options_mut().set(key, value)?;
     }

@@ -9,13 +9,15 @@
 //!
 //! - **read**: the records the raw table gives per file (valid and
 //!   malformed alike), counted by a query of its own over the same
-//!   `CREATE EXTERNAL TABLE`, or, when that table sets its rejects aside
-//!   (`side_outputs`, stage 07's ratings) and the job's scan left its
-//!   split counts, the sum of those (the files are then read once);
+//!   `CREATE EXTERNAL TABLE`, or, when that table has `side_outputs`
+//!   (stage 07's ratings, stage 01's CSV files) and the job's scan left
+//!   its split counts there, the sum of those (the files are then read
+//!   once);
 //! - **written**: the rows of the table the job wrote;
 //! - **rejected**: the rows of `_rejects/<table>` per file they name;
 //! - for CSV files, the **physical lines** of the file, counted from its
-//!   bytes (a plain newline count, not the CSV reader), against the lines
+//!   bytes (a plain newline count, not the CSV reader: by the ledger, or
+//!   by the scan over each range's bytes apart from its records), against the lines
 //!   its records cover plus the header: a record that swallowed lines, or
 //!   lines no record owns, show here.
 //!
@@ -182,22 +184,28 @@ pub async fn account(
                 job.name, entry.raw
             )));
         };
-        let (locations, side_outputs) = match &create {
+        let (locations, side_outputs, csv) = match &create {
             Statement::CreateExternalTable(t) => (
                 t.locations.clone(),
                 t.options.iter().find_map(|(k, v)| {
                     (k.strip_prefix("format.").unwrap_or(k) == "side_outputs")
                         .then(|| v.to_string().trim_matches('\'').trim_end_matches('/').to_string())
                 }),
+                t.file_type.eq_ignore_ascii_case(moodflow_engine::formats::CSV_FORMAT),
             ),
-            _ => (Vec::new(), None),
+            _ => (Vec::new(), None, false),
         };
         // Where the job's scan set aside its split counts, those are the
         // records it read: the files are not read again.
         if let Some(dir) = side_outputs {
-            let splits = count_parquet(ctx, &format!("{dir}/splits/"), "file, sum(records)", "GROUP BY file").await?;
+            let select = match csv {
+                true => "file, sum(records), sum(covered), min(first_line), sum(lines)",
+                false => "file, sum(records)",
+            };
+            let splits = count_parquet(ctx, &format!("{dir}/splits/"), select, "GROUP BY file").await?;
             if !splits.is_empty() {
-                out.push(account_table(ctx, root, tables, Counted::Splits(splits), entry, locations).await?);
+                let counted = Counted::Splits { rows: splits, csv };
+                out.push(account_table(ctx, root, tables, counted, entry, locations).await?);
                 continue;
             }
         }
@@ -215,8 +223,9 @@ pub async fn account(
 enum Counted<'a> {
     /// A query of its own over the raw table (registered under this name).
     Scan(&'a str),
-    /// The split counts the job's scan set aside: (file, records) rows.
-    Splits(Vec<Row>),
+    /// The split counts the job's scan set aside: (file, records) rows,
+    /// for CSV (file, records, covered, first line, physical lines).
+    Splits { rows: Vec<Row>, csv: bool },
 }
 
 async fn account_table(
@@ -228,7 +237,7 @@ async fn account_table(
     locations: Vec<String>,
 ) -> Result<TableAccount> {
     let (is_csv, read_rows) = match counted {
-        Counted::Splits(rows) => (false, rows),
+        Counted::Splits { rows, csv } => (csv, rows),
         Counted::Scan(raw) => {
             let is_csv = ctx
                 .table(raw)
@@ -249,7 +258,11 @@ async fn account_table(
         let read = row.1.first().copied().flatten().unwrap_or(0) as u64;
         let lines = if is_csv {
             let covered = row.1.get(1).copied().flatten().unwrap_or(0) as u64;
-            let physical = physical_lines(ctx, &file).await?;
+            // The scan's own newline count, or one of the ledger's.
+            let physical = match row.1.get(3).copied().flatten() {
+                Some(lines) => lines as u64,
+                None => physical_lines(ctx, &file).await?,
+            };
             // The lines before the first record are the header's (a file
             // without records is all header, if anything).
             let header = match row.1.get(2).copied().flatten() {

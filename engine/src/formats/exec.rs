@@ -125,7 +125,10 @@ pub struct ScanSpec {
     /// ([`side_splits_schema`]: each split's lines and records, which give
     /// the rejects their line numbers in the file and the ledger its count
     /// of records read). Files are named by the task's first split, so a
-    /// task run again replaces its own files.
+    /// task run again replaces its own files. CSV, any scan: each task
+    /// writes `splits/part-<id>.parquet` ([`side_csv_splits_schema`]: each
+    /// range's lines and records, the ledger's counts without a second
+    /// read of the files).
     #[serde(default)]
     pub side_outputs: Option<String>,
 }
@@ -151,6 +154,37 @@ pub fn side_splits_schema() -> SchemaRef {
         Field::new("lines", DataType::Int64, false),
         Field::new("records", DataType::Int64, false),
     ]))
+}
+
+/// One row per CSV range a scan read ([`CsvTally`]): `file`, `start`,
+/// `lines`, `records`, `covered`, `first_line` (null without records).
+pub fn side_csv_splits_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file", DataType::Utf8, false),
+        Field::new("start", DataType::Int64, false),
+        Field::new("lines", DataType::Int64, false),
+        Field::new("records", DataType::Int64, false),
+        Field::new("covered", DataType::Int64, false),
+        Field::new("first_line", DataType::Int64, true),
+    ]))
+}
+
+fn csv_tally_batch(tallies: &[CsvTally]) -> Result<RecordBatch> {
+    use datafusion::arrow::array::Int64Array;
+    let ints = |f: fn(&CsvTally) -> u64| Arc::new(Int64Array::from_iter_values(tallies.iter().map(|t| f(t) as i64)));
+    Ok(RecordBatch::try_new(
+        side_csv_splits_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(tallies.iter().map(|t| t.file.as_str()))) as ArrayRef,
+            ints(|t| t.start),
+            ints(|t| t.lines),
+            ints(|t| t.records),
+            ints(|t| t.covered),
+            Arc::new(Int64Array::from_iter(
+                tallies.iter().map(|t| t.first_line.map(|l| l as i64)),
+            )),
+        ],
+    )?)
 }
 
 /// The default lines and bytes of one CSV record.
@@ -358,7 +392,7 @@ impl ExecutionPlan for RawScanExec {
         // rating's `file` (column 4) is built only when it is emitted: a
         // reject always has its own.
         let spec = match side {
-            Some(_) => {
+            Some(_) if self.spec.kind == FileKind::Ratings => {
                 let full = full_schema(self.spec.kind, &self.spec.columns).fields().len();
                 let wants_file = self.spec.projection.as_ref().is_none_or(|p| p.contains(&4));
                 Arc::new(ScanSpec {
@@ -367,7 +401,7 @@ impl ExecutionPlan for RawScanExec {
                     ..self.spec.as_ref().clone()
                 })
             }
-            None => Arc::clone(&self.spec),
+            _ => Arc::clone(&self.spec),
         };
         let reader = PartitionReader {
             store,
@@ -417,6 +451,8 @@ struct SideOutputs {
     splits: Vec<(String, i64, i64, i64)>,
     /// Records of the split being read.
     records: i64,
+    /// CSV: what each range held.
+    csv: Vec<CsvTally>,
 }
 
 impl SideOutputs {
@@ -428,6 +464,7 @@ impl SideOutputs {
             rejects: Vec::new(),
             splits: Vec::new(),
             records: 0,
+            csv: Vec::new(),
         })
     }
 
@@ -475,14 +512,19 @@ impl SideOutputs {
 
     /// Writes this task's files, named by its first split.
     async fn write(self) -> Result<()> {
-        let Some(first) = self.splits.first() else {
-            return Ok(());
+        let first = match (self.splits.first(), self.csv.first()) {
+            (Some(s), _) => (s.0.as_str(), s.1 as u64),
+            (None, Some(t)) => (t.file.as_str(), t.start),
+            (None, None) => return Ok(()),
         };
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for b in first.0.bytes().chain(first.1.to_le_bytes()) {
             hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
         let name = format!("part-{hash:016x}.parquet");
+        if !self.csv.is_empty() {
+            return self.put(&format!("splits/{name}"), &csv_tally_batch(&self.csv)?).await;
+        }
         let splits = RecordBatch::try_new(
             side_splits_schema(),
             vec![
@@ -548,7 +590,11 @@ impl PartitionReader {
             let mut rows = Rows::new(&self.spec);
             let more = reader.0.next_chunk(&mut rows).await?;
             let mut full = rows.finish()?;
-            if let Some(side) = self.side.as_mut() {
+            if let Some(tally) = reader.0.csv_tally() {
+                if let (Some(side), false) = (self.side.as_mut(), more) {
+                    side.csv.push(tally.clone());
+                }
+            } else if let Some(side) = self.side.as_mut() {
                 full = side.split(full, reader.1.start)?;
                 if !more {
                     side.end_split(
@@ -692,7 +738,12 @@ impl Rows {
             self.line_end.append_value(record.line_end as i64);
         }
         if self.wanted[n + 3] {
-            self.raw_line.append_value(crate::raw::raw_text(&record.raw));
+            // Valid UTF-8 (every well-formed record) is appended as is,
+            // without building a String per record.
+            match std::str::from_utf8(&record.raw) {
+                Ok(text) => self.raw_line.append_value(text),
+                Err(_) => self.raw_line.append_value(crate::raw::raw_text(&record.raw)),
+            }
         }
         if self.wanted[n + 4] {
             match &record.outcome {
@@ -790,7 +841,7 @@ impl RangeReader {
                 encoding: spec.encoding,
                 done: false,
             }),
-            FileKind::Csv => Self::Csv(CsvFile::open(store, range, file_url, spec)),
+            FileKind::Csv => Self::Csv(CsvFile::open(store, range, file_url, spec).await?),
         })
     }
 
@@ -804,6 +855,14 @@ impl RangeReader {
         }
     }
 
+    /// What a CSV range held (after its last chunk).
+    fn csv_tally(&self) -> Option<&CsvTally> {
+        match self {
+            Self::Csv(c) => Some(&c.tally),
+            Self::Ratings(_) | Self::Titles(_) => None,
+        }
+    }
+
     async fn next_chunk(&mut self, rows: &mut Rows) -> Result<bool> {
         match self {
             Self::Ratings(r) => r.next_chunk(rows).await,
@@ -814,7 +873,7 @@ impl RangeReader {
 }
 
 fn read_error(file_url: &str, e: object_store::Error) -> DataFusionError {
-    exec_datafusion_err!("cannot read Netflix Prize file {file_url}: {e}")
+    exec_datafusion_err!("cannot read raw file {file_url}: {e}")
 }
 
 /// Bytes the raw scans of this process fetched, per file URL.
@@ -1114,49 +1173,136 @@ impl TitlesFile {
     }
 }
 
-/// A CSV file being streamed: whole files only (a quoted field may hold a
-/// line break, so a split cannot find its first record by itself).
+/// A CSV byte range being streamed: the records that start in
+/// `[sync(start), sync(end))` (see [`super::csv::sync_point`]), which are
+/// exactly the records the whole-file reader reads there.
 struct CsvFile {
     store: Arc<dyn ObjectStore>,
     path: Path,
     file_url: String,
-    size: u64,
     chunk: u64,
+    /// Next byte to fetch.
     pos: u64,
+    /// One past the range's last byte: the sync point of its end.
+    stop: u64,
     reader: super::csv::CsvReader,
     columns: Vec<String>,
-    /// The first record has not been seen yet (it may be the header).
+    /// The file's first record has not been seen yet (it may be the
+    /// header): only a range that starts the file has it.
     first: bool,
     done: bool,
+    /// What the range held, for the ledger (see [`CsvTally`]).
+    tally: CsvTally,
+}
+
+/// The counts of one CSV range that the ledger checks: its physical lines
+/// (newlines counted in the bytes, apart from the record reader), the
+/// records read (the header aside), the lines they cover and the first
+/// record's line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsvTally {
+    /// The file's URL.
+    pub file: String,
+    /// First byte of the range as planned.
+    pub start: u64,
+    /// Physical lines in the range.
+    pub lines: u64,
+    /// Records read, the header aside.
+    pub records: u64,
+    /// Lines the records cover (`line_end - line + 1`, summed).
+    pub covered: u64,
+    /// Line of the first record (the header aside).
+    pub first_line: Option<u64>,
+}
+
+/// Bytes read on each side of a split point when looking for where a CSV
+/// range starts (doubled until the lines around it decide).
+const SYNC_WINDOW: u64 = 64 << 10;
+
+/// The sync point of `at` in a CSV file (see [`super::csv::sync_point`]).
+async fn csv_sync(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file_url: &str,
+    size: u64,
+    at: u64,
+    max_record_lines: u64,
+) -> Result<u64> {
+    if at == 0 || at >= size {
+        return Ok(at.min(size));
+    }
+    let mut half = SYNC_WINDOW;
+    loop {
+        let lo = at.saturating_sub(half);
+        let hi = at.saturating_add(half).min(size);
+        let window = fetch(store, path, file_url, lo..hi).await?;
+        if let Some(p) = super::csv::sync_point(&window, lo, at, size, max_record_lines) {
+            return Ok(p);
+        }
+        if lo == 0 && hi == size {
+            return internal_err!("no sync point in the whole of {file_url}");
+        }
+        half = half.saturating_mul(2);
+    }
 }
 
 impl CsvFile {
-    fn open(store: Arc<dyn ObjectStore>, range: FileRange, file_url: String, spec: &ScanSpec) -> Self {
+    async fn open(store: Arc<dyn ObjectStore>, range: FileRange, file_url: String, spec: &ScanSpec) -> Result<Self> {
         let (max_record_lines, max_record_bytes) = spec.csv_bounds;
-        Self {
-            store,
-            path: Path::from(range.path.as_str()),
-            file_url,
-            size: range.size,
-            chunk: spec.chunk_bytes.max(1),
-            pos: 0,
-            reader: super::csv::CsvReader::new(super::csv::Limits {
-                fields: spec.columns.len(),
-                max_record_lines,
-                max_record_bytes,
-            }),
-            columns: spec.columns.clone(),
-            first: true,
-            done: range.size == 0,
+        let path = Path::from(range.path.as_str());
+        let sync = |at: u64| csv_sync(store.as_ref(), &path, &file_url, range.size, at, max_record_lines);
+        let first = sync(range.start).await?;
+        let stop = match range.end >= range.size {
+            true => range.size,
+            false => sync(range.end).await?,
+        };
+        let chunk = spec.chunk_bytes.max(1);
+        // Line numbers count the newlines before the range: bytes read
+        // once more, by the ranges after a file's first only.
+        let mut before = 0;
+        let mut at = 0;
+        while at < first.min(stop) {
+            let upto = first.min(at + chunk);
+            before += super::csv::count_newlines(&fetch(store.as_ref(), &path, &file_url, at..upto).await?);
+            at = upto;
         }
+        Ok(Self {
+            reader: super::csv::CsvReader::starting_at_line(
+                super::csv::Limits {
+                    fields: spec.columns.len(),
+                    max_record_lines,
+                    max_record_bytes,
+                },
+                before + 1,
+            ),
+            tally: CsvTally {
+                file: file_url.clone(),
+                start: range.start,
+                ..Default::default()
+            },
+            store,
+            path,
+            file_url,
+            chunk,
+            pos: first,
+            stop,
+            columns: spec.columns.clone(),
+            first: first == 0,
+            done: first >= stop,
+        })
     }
 
     async fn next_chunk(&mut self, rows: &mut Rows) -> Result<bool> {
         if self.done {
             return Ok(false);
         }
-        let upto = self.size.min(self.pos + self.chunk);
+        let upto = self.stop.min(self.pos + self.chunk);
         let bytes = fetch(self.store.as_ref(), &self.path, &self.file_url, self.pos..upto).await?;
+        self.tally.lines += super::csv::count_newlines(&bytes);
+        if upto == self.stop && !bytes.is_empty() && bytes.last() != Some(&b'\n') {
+            // The file's last line has no line ending.
+            self.tally.lines += 1;
+        }
         // A byte order mark is not part of the first field.
         let bytes = match bytes.strip_prefix(crate::raw::UTF8_BOM) {
             Some(rest) if self.pos == 0 => rest,
@@ -1164,7 +1310,8 @@ impl CsvFile {
         };
         self.pos = upto;
         self.reader.feed(bytes);
-        if self.pos >= self.size {
+        if self.pos >= self.stop {
+            // The range ends at a record boundary: the end of its last record.
             self.reader.finish();
             self.done = true;
         }
@@ -1172,6 +1319,9 @@ impl CsvFile {
             if std::mem::take(&mut self.first) && is_header(&record, &self.columns) {
                 continue;
             }
+            self.tally.records += 1;
+            self.tally.covered += record.line_end - record.line + 1;
+            self.tally.first_line.get_or_insert(record.line);
             // A pushed-down `reason IS [NOT] NULL`.
             let valid = matches!(record.outcome, super::csv::Outcome::Fields(_));
             if (valid && !rows.filter.valid()) || (!valid && !rows.filter.rejects()) {

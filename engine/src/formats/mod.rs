@@ -7,7 +7,8 @@
 //!   does, and finds the header in force by scanning back to it;
 //! - [`titles`]: `movie_titles.csv` (Latin-1, commas inside titles);
 //! - [`csv`]: MovieLens CSV records, with a bound on multi-line quoted
-//!   fields so that one stray quote costs one line;
+//!   fields so that one stray quote costs one line, and the sync points
+//!   where a byte range of a CSV file can start;
 //! - [`exec`]: [`exec::RawScanExec`], the streaming scan of byte ranges;
 //! - [`table`]: `STORED AS NETFLIX_RATINGS` / `NETFLIX_TITLES` /
 //!   `MOODFLOW_CSV`, which lists the files and plans the splits.
@@ -25,6 +26,13 @@ pub mod table;
 pub mod titles;
 
 pub use exec::{FileKind, RawScanExec};
+
+/// `STORED AS` names of the raw tables.
+pub const NETFLIX_RATINGS_FORMAT: &str = "NETFLIX_RATINGS";
+/// See [`NETFLIX_RATINGS_FORMAT`].
+pub const NETFLIX_TITLES_FORMAT: &str = "NETFLIX_TITLES";
+/// See [`NETFLIX_RATINGS_FORMAT`].
+pub const CSV_FORMAT: &str = "MOODFLOW_CSV";
 pub use table::{RawTable, RawTableFactory};
 
 #[cfg(test)]

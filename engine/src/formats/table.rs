@@ -14,13 +14,17 @@
 //! Options: `partitions` (byte-range splits of the ratings; `auto` or `0`,
 //! the default, is `datafusion.execution.target_partitions` splits of at
 //! least `datafusion.optimizer.repartition_file_min_size` bytes), `encoding` (titles: `auto`, `latin1`, `utf8`), `chunk_bytes`
-//! (bytes per read), `optional` (no file is an empty table), for Netflix
-//! ratings `side_outputs` (a folder where a scan of the valid rows writes
-//! its rejects and each split's line and record counts, so one read of the
-//! files gives rows, rejects and the ledger; see
+//! (bytes per read), `optional` (no file is an empty table),
+//! `side_outputs` (Netflix ratings: a folder where a scan of the valid
+//! rows writes its rejects and each split's line and record counts, so one
+//! read of the files gives rows, rejects and the ledger; CSV: a folder
+//! where every scan writes each range's counts for the ledger; see
 //! [`super::exec::ScanSpec::side_outputs`]) and, for CSV,
-//! `max_record_lines` / `max_record_bytes` (see [`super::csv`]). A CSV
-//! table is read one partition per file.
+//! `max_record_lines` / `max_record_bytes` (see [`super::csv`]). Netflix
+//! ratings and CSV files are cut into byte ranges alike (`partitions`); a
+//! CSV range starts at a line that provably starts a record
+//! ([`super::csv::sync_point`]), so a quoted field with line breaks is
+//! never cut.
 //!
 //! The table is planned on the Ballista scheduler (files listed, splits
 //! cut) and travels there through [`crate::codec::MoodflowLogicalCodec`].
@@ -191,10 +195,7 @@ impl TableProvider for RawTable {
         }
         let partitions = match self.spec.kind {
             FileKind::Titles => vec![files.iter().map(|(path, size)| whole(path, *size)).collect()],
-            // One partition per file: a record may span lines, so only the
-            // start of a file is a known record boundary.
-            FileKind::Csv => files.iter().map(|(path, size)| vec![whole(path, *size)]).collect(),
-            FileKind::Ratings => {
+            FileKind::Csv | FileKind::Ratings => {
                 let options = state.config_options();
                 let (count, min_bytes) = match self.spec.partitions {
                     Some(n) => (n, 1),
@@ -203,7 +204,13 @@ impl TableProvider for RawTable {
                         options.optimizer.repartition_file_min_size as u64,
                     ),
                 };
-                plan_splits(&files, count, min_bytes)
+                let splits = plan_splits(&files, count, min_bytes);
+                match splits.is_empty() && self.spec.kind == FileKind::Csv {
+                    // Empty files only: one partition that reads them (a
+                    // stage without partitions never finishes on Ballista).
+                    true => vec![files.iter().map(|(path, size)| whole(path, *size)).collect()],
+                    false => splits,
+                }
             }
         };
         Ok(Arc::new(RawScanExec::try_new(
@@ -216,8 +223,13 @@ impl TableProvider for RawTable {
                 chunk_bytes: self.spec.chunk_bytes,
                 columns: self.spec.columns.clone(),
                 csv_bounds: self.spec.csv_bounds,
-                // Only a scan of the valid rows has something to set aside.
-                side_outputs: self.spec.side_outputs.clone().filter(|_| rows == RowFilter::Valid),
+                // Only a scan of the valid ratings has something to set
+                // aside; every CSV scan counts what it read.
+                side_outputs: self
+                    .spec
+                    .side_outputs
+                    .clone()
+                    .filter(|_| rows == RowFilter::Valid || self.spec.kind == FileKind::Csv),
             },
             splits_source(&partitions)?,
         )?))
@@ -402,13 +414,13 @@ impl TableProviderFactory for RawTableFactory {
                 "max_record_bytes" if self.kind == FileKind::Csv => {
                     spec.csv_bounds.1 = value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(bad)?
                 }
-                "side_outputs" if self.kind == FileKind::Ratings => {
+                "side_outputs" if self.kind != FileKind::Titles => {
                     ListingTableUrl::parse(value).map_err(|_| bad())?;
                     spec.side_outputs = Some(format!("{}/", value.trim_end_matches('/')));
                 }
                 _ => {
                     return plan_err!(
-                        "{}: unknown option {key} (raw tables take chunk_bytes and optional; Netflix tables also partitions, encoding; NETFLIX_RATINGS also side_outputs; MOODFLOW_CSV tables also max_record_lines, max_record_bytes)",
+                        "{}: unknown option {key} (raw tables take chunk_bytes and optional; Netflix tables also partitions, encoding; NETFLIX_RATINGS also side_outputs; MOODFLOW_CSV tables also partitions, side_outputs, max_record_lines, max_record_bytes)",
                         cmd.name
                     )
                 }

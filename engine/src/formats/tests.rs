@@ -223,3 +223,118 @@ fn a_missing_location_is_a_plan_error_naming_it() {
         assert!(err.to_string().contains("unknown option"), "{err}");
     });
 }
+
+/// Every column of a CSV scan, in order, as text (null as `None`).
+async fn csv_scan(
+    dir: &std::path::Path,
+    partitions: usize,
+    chunk: usize,
+    side: Option<&str>,
+) -> Vec<Vec<Option<String>>> {
+    // moodflow's settings: `VARCHAR` is `Utf8`, as the jobs declare it.
+    let config = crate::session_config(&[]).expect("config").with_batch_size(7);
+    let ctx = crate::local_context(config).expect("context");
+    let side = side.map_or(String::new(), |s| format!(", 'side_outputs' '{s}'"));
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE m (\"movieId\" VARCHAR, title VARCHAR, genres VARCHAR) STORED AS MOODFLOW_CSV \
+         LOCATION '{}/movies.csv' OPTIONS ('partitions' '{partitions}', 'chunk_bytes' '{chunk}', \
+         'max_record_lines' '3'{side})",
+        dir.display()
+    ))
+    .await
+    .expect("create");
+    let batches = run_decoded(&ctx, "SELECT * FROM m").await;
+    let mut out = Vec::new();
+    for b in &batches {
+        let columns: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8).expect("cast"))
+            .collect();
+        for i in 0..b.num_rows() {
+            out.push(
+                columns
+                    .iter()
+                    .map(|c| {
+                        let c = c.as_string::<i32>();
+                        (!c.is_null(i)).then(|| c.value(i).to_string())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+/// A movies.csv with a header, quoted titles over two lines, a stray quote,
+/// CRLF endings and bad records, in any mix.
+fn movies_csv() -> impl Strategy<Value = String> {
+    let record = prop_oneof![
+        4 => (1u32..999, "[a-z ]{1,12}").prop_map(|(id, t)| format!("{id},{t},Drama|Comedy\n")),
+        2 => (1u32..999, "[a-z]{1,6}", "[a-z]{1,6}").prop_map(|(id, a, b)| format!("{id},\"{a}\n{b}, The\",Drama\n")),
+        1 => (1u32..999, "[a-z]{1,6}").prop_map(|(id, t)| format!("{id},\"{t} \"\"quoted\"\"\",Crime\r\n")),
+        1 => Just("7,Stray \"quote,Drama\n".to_string()),
+        1 => Just("8,\"open,Drama\n".to_string()),
+        1 => Just("\n".to_string()),
+        1 => Just("9,too,many,fields\n".to_string()),
+    ];
+    (proptest::collection::vec(record, 0..40), any::<bool>(), any::<bool>()).prop_map(|(records, header, tail)| {
+        let mut text = String::new();
+        if header {
+            text.push_str("movieId,title,genres\n");
+        }
+        text.extend(records);
+        if tail && text.ends_with('\n') {
+            text.pop(); // a last line without its line ending
+        }
+        text
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// A CSV file cut into byte ranges reads as the whole file (rows, line
+    /// numbers, raw text and reasons), whatever the ranges and read sizes;
+    /// the ranges' counts add up to the file's lines and records.
+    #[test]
+    fn a_csv_file_in_any_ranges_reads_as_one(
+        text in movies_csv(),
+        partitions in prop_oneof![Just(2usize), Just(3), Just(7), 1usize..40],
+        chunk in prop_oneof![1usize..7, 7usize..64, Just(1 << 20)],
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("movies.csv"), &text).expect("write");
+        let side = format!("{}/side/", dir.path().display());
+        let runtime = crate::tokio_runtime().expect("runtime");
+        let whole = runtime.block_on(csv_scan(dir.path(), 1, 1 << 20, None));
+        let ranges = runtime.block_on(csv_scan(dir.path(), partitions, chunk, Some(&side)));
+        prop_assert_eq!(&ranges, &whole);
+        let tallies = runtime.block_on(async {
+            let ctx = context();
+            ctx.register_parquet("tallies", format!("{side}splits/"), Default::default())
+                .await
+                .expect("the scan wrote its counts");
+            ctx.sql("SELECT sum(lines), sum(records), sum(covered) FROM tallies")
+            .await
+            .expect("sql")
+            .collect()
+            .await
+            .expect("collect")
+        });
+        let sums: Vec<Option<i64>> = (0..3)
+            .map(|i| {
+                let c = tallies[0].column(i).as_primitive::<Int64Type>();
+                (!c.is_null(0)).then(|| c.value(0))
+            })
+            .collect();
+        let physical = text.matches('\n').count() as i64 + i64::from(!text.is_empty() && !text.ends_with('\n'));
+        prop_assert_eq!(sums[0].unwrap_or(0), physical);
+        prop_assert_eq!(sums[1].unwrap_or(0), whole.len() as i64);
+        // Every line is in a record or the header.
+        let header = match whole.first() {
+            Some(row) => row[4].as_deref().expect("line").parse::<i64>().expect("number") - 1,
+            None => physical,
+        };
+        prop_assert_eq!(sums[2].unwrap_or(0) + header, physical);
+    }
+}
