@@ -27,13 +27,15 @@ CREATE EXTERNAL TABLE tags STORED AS PARQUET LOCATION '${root}/curated/movielens
 -- from its own file name (another CSV in raw/catalog/ is not read as
 -- catalogue rows) by moodflow's MOODFLOW_CSV format, so a malformed line is
 -- a reject, not an error that stops the stage; a description may span a
--- few lines inside its quotes.
+-- few lines inside its quotes. Every CSV scan counts what it read into its
+-- `side_outputs` folder, which the ledger adds up instead of reading the
+-- files again.
 CREATE EXTERNAL TABLE raw_catalog (
   show_id VARCHAR, type VARCHAR, title VARCHAR, director VARCHAR, "cast" VARCHAR, country VARCHAR,
   date_added VARCHAR, release_year VARCHAR, rating VARCHAR, duration VARCHAR, listed_in VARCHAR,
   description VARCHAR)
 STORED AS MOODFLOW_CSV LOCATION '${root}/raw/catalog/netflix_titles.csv'
-OPTIONS ('optional' 'true');
+OPTIONS ('optional' 'true', 'side_outputs' '${curated}/_scan/raw_catalog/');
 
 -- Ledger: every catalogue line is a row of netflix_catalog or a reject.
 -- @ledger raw_catalog -> netflix_catalog
@@ -52,7 +54,7 @@ COPY (
 -- links.csv (MovieLens' own map to TMDB ids), optional.
 CREATE EXTERNAL TABLE raw_links ("movieId" VARCHAR, "imdbId" VARCHAR, "tmdbId" VARCHAR)
 STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/links.csv'
-OPTIONS ('optional' 'true');
+OPTIONS ('optional' 'true', 'side_outputs' '${curated}/_scan/raw_links/');
 -- @ledger raw_links -> movielens_links
 -- @may_be_empty movielens_links
 
@@ -82,7 +84,7 @@ CREATE EXTERNAL TABLE raw_tmdb (
   runtime VARCHAR, spoken_languages VARCHAR, status VARCHAR, tagline VARCHAR, title VARCHAR,
   vote_average VARCHAR, vote_count VARCHAR)
 STORED AS MOODFLOW_CSV LOCATION '${root}/raw/catalog/tmdb_5000_movies.csv'
-OPTIONS ('optional' 'true');
+OPTIONS ('optional' 'true', 'side_outputs' '${curated}/_scan/raw_tmdb/');
 -- @ledger raw_tmdb -> tmdb_movies
 -- @may_be_empty tmdb_movies
 
@@ -110,13 +112,13 @@ COPY (
 -- The Tag Genome (ml-20m, ml-25m, full ml-latest), optional.
 CREATE EXTERNAL TABLE raw_genome_tags ("tagId" VARCHAR, tag VARCHAR)
 STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/genome-tags.csv'
-OPTIONS ('optional' 'true');
+OPTIONS ('optional' 'true', 'side_outputs' '${curated}/_scan/raw_genome_tags/');
 -- @ledger raw_genome_tags -> genome_tags
 -- @may_be_empty genome_tags
 
 CREATE EXTERNAL TABLE raw_genome_scores ("movieId" VARCHAR, "tagId" VARCHAR, relevance VARCHAR)
 STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/genome-scores.csv'
-OPTIONS ('optional' 'true');
+OPTIONS ('optional' 'true', 'side_outputs' '${curated}/_scan/raw_genome_scores/');
 -- @ledger raw_genome_scores -> genome_scores
 -- @may_be_empty genome_scores
 

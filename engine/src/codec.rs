@@ -3,8 +3,9 @@
 //! writers and readers, cache nodes, file formats, and through them
 //! DataFusion's default codecs).
 //!
-//! [`MoodflowPhysicalCodec`] ships the k-means operators and the raw-file
-//! scan from the client or scheduler to the executors;
+//! [`MoodflowPhysicalCodec`] ships the k-means operators, the raw-file
+//! scan and the parallel Parquet sink from the client or scheduler to the
+//! executors;
 //! [`MoodflowLogicalCodec`] ships the raw tables in a logical plan from
 //! the client to the scheduler, which plans their splits. Both are
 //! installed by [`crate::session::session_config`] and by the scheduler's
@@ -36,6 +37,7 @@ use crate::formats::exec::{RawScanExec, ScanSpec};
 use crate::formats::table::{RawTable, TableSpec};
 use crate::kmeans::exec::{AssignMode, AssignModel, KMeansAssignExec, KMeansMergeExec};
 use crate::kmeans::math::{Centroids, SilhouetteStats};
+use crate::sink::ParallelSinkExec;
 
 /// Prefix of every moodflow node.
 pub const MAGIC: &[u8] = b"\0moodflow/1\0";
@@ -54,6 +56,12 @@ enum WireNode {
         dim: usize,
     },
     RawScan(ScanSpec),
+    /// A [`ParallelSinkExec`]: its `DataSinkExec` template (over an empty
+    /// input) in DataFusion's own encoding, which carries the sink's
+    /// folder, schema and Parquet options.
+    ParallelSink {
+        template: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -143,6 +151,7 @@ fn from_wire(node: WireNode, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dy
         }
         WireNode::KMeansMerge { ks, dim } => Arc::new(KMeansMergeExec::new(input, ks, dim)),
         WireNode::RawScan(spec) => Arc::new(RawScanExec::try_new(spec, input)?),
+        WireNode::ParallelSink { .. } => return internal_err!("a parallel sink is decoded with the codec"),
     })
 }
 
@@ -164,6 +173,14 @@ impl PhysicalExtensionCodec for MoodflowPhysicalCodec {
             Some(json) => {
                 let node: WireNode = serde_json::from_slice(json)
                     .map_err(|e| DataFusionError::Internal(format!("cannot decode a moodflow plan node: {e}")))?;
+                if let WireNode::ParallelSink { template } = &node {
+                    let [input] = inputs else {
+                        return internal_err!("a moodflow plan node takes one input, got {}", inputs.len());
+                    };
+                    let template =
+                        datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(template, ctx, self)?;
+                    return Ok(Arc::new(ParallelSinkExec::try_new(Arc::clone(input), template)?));
+                }
                 from_wire(node, inputs)
             }
             None => self.ballista.try_decode(buf, inputs, ctx, proto_converter),
@@ -176,6 +193,20 @@ impl PhysicalExtensionCodec for MoodflowPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(sink) = node.downcast_ref::<ParallelSinkExec>() {
+            let template = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(
+                Arc::clone(sink.template()),
+                self,
+            )?;
+            buf.extend_from_slice(MAGIC);
+            return serde_json::to_writer(
+                buf,
+                &WireNode::ParallelSink {
+                    template: template.to_vec(),
+                },
+            )
+            .map_err(|e| DataFusionError::Internal(format!("cannot encode a moodflow plan node: {e}")));
+        }
         match to_wire(node.as_ref()) {
             Some(wire) => {
                 buf.extend_from_slice(MAGIC);

@@ -9,6 +9,8 @@
 //! - [`formats`]: raw files as SQL tables (`STORED AS NETFLIX_RATINGS` /
 //!   `NETFLIX_TITLES` / `MOODFLOW_CSV`), scanned on the executors;
 //! - [`kmeans`]: the distributed k-means operators;
+//! - [`sink`]: `COPY … STORED AS PARQUET` written by every task in
+//!   parallel instead of by one;
 //! - [`codec`]: the extension codecs that ship those operators and tables;
 //! - [`raw`]: raw records exactly as read, for the rejects tables;
 //! - [`rng`]: the small seeded generator behind the data and the seeding;
@@ -23,6 +25,7 @@ pub mod raw;
 pub mod rest;
 pub mod rng;
 pub mod session;
+pub mod sink;
 pub mod storage;
 
 pub use session::{local_context, remote, session_config, session_state, tokio_runtime, Cluster, WORKER_STACK_BYTES};

@@ -118,6 +118,8 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
         .with_config(config)
         .with_runtime_env(runtime_env()?)
         .with_default_features()
+        // After DataFusion's own rules: it rewrites what they planned.
+        .with_physical_optimizer_rule(Arc::new(crate::sink::ParallelSinks))
         .build();
     register_udfs(&mut state)?;
     register_table_factories(&mut state);
