@@ -168,9 +168,15 @@ pub async fn account(
     let mut out = Vec::new();
     for entry in &job.ledger {
         let raw_name = format!("__ledger_{}", entry.raw);
+        let mut side_outputs_option = None;
         let create = statements.iter().find_map(|s| match s {
             Statement::CreateExternalTable(t) if t.name.to_string() == entry.raw => {
                 let mut t = t.clone();
+                // The ledger's own scan sets nothing aside: its folder is
+                // the job's scratch, gone (or about to be) when this runs.
+                let kept = t.options.iter().find(|(k, _)| is_side_outputs(k)).cloned();
+                t.options.retain(|(k, _)| !is_side_outputs(k));
+                side_outputs_option = kept;
                 t.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![
                     datafusion::sql::sqlparser::ast::Ident::new(raw_name.clone()),
                 ]);
@@ -187,10 +193,9 @@ pub async fn account(
         let (locations, side_outputs, csv) = match &create {
             Statement::CreateExternalTable(t) => (
                 t.locations.clone(),
-                t.options.iter().find_map(|(k, v)| {
-                    (k.strip_prefix("format.").unwrap_or(k) == "side_outputs")
-                        .then(|| v.to_string().trim_matches('\'').trim_end_matches('/').to_string())
-                }),
+                side_outputs_option
+                    .take()
+                    .map(|(_, v)| v.to_string().trim_matches('\'').trim_end_matches('/').to_string()),
                 t.file_type.eq_ignore_ascii_case(moodflow_engine::formats::CSV_FORMAT),
             ),
             _ => (Vec::new(), None, false),
@@ -217,6 +222,10 @@ pub async fn account(
         out.push(result?);
     }
     Ok(out)
+}
+
+fn is_side_outputs(key: &str) -> bool {
+    key.strip_prefix("format.").unwrap_or(key) == "side_outputs"
 }
 
 /// Where the records read per file come from.
