@@ -510,7 +510,7 @@ fn writes_of(plan: &LogicalPlan, outputs: &Outputs) -> Result<Vec<(String, Schem
             LogicalPlan::Ddl(datafusion::logical_expr::DdlStatement::CreateExternalTable(t)) => t
                 .options
                 .iter()
-                .filter(|(k, _)| k.strip_prefix("format.").unwrap_or(k) == "side_outputs")
+                .filter(|(k, _)| moodflow_engine::formats::table::is_side_outputs_option(k))
                 .try_for_each(|(_, dir)| confine_side_outputs(dir, outputs))
                 .map(|()| None),
             LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {

@@ -10,7 +10,7 @@
 //! - **read**: the records the raw table gives per file (valid and
 //!   malformed alike), counted by a query of its own over the same
 //!   `CREATE EXTERNAL TABLE`, or, when that table has `side_outputs`
-//!   (stage 07's ratings, stage 01's CSV files) and the job's scan left
+//!   (stage 07's ratings, the CSV files of stages 01 and 02) and the job's scan left
 //!   its split counts there, the sum of those (the files are then read
 //!   once);
 //! - **written**: the rows of the table the job wrote;
@@ -36,6 +36,7 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use datafusion::sql::parser::Statement;
 use futures::StreamExt;
+use moodflow_engine::formats::table::is_side_outputs_option;
 use moodflow_engine::StorageRoot;
 use object_store::ObjectStoreExt;
 
@@ -174,8 +175,8 @@ pub async fn account(
                 let mut t = t.clone();
                 // The ledger's own scan sets nothing aside: its folder is
                 // the job's scratch, gone (or about to be) when this runs.
-                let kept = t.options.iter().find(|(k, _)| is_side_outputs(k)).cloned();
-                t.options.retain(|(k, _)| !is_side_outputs(k));
+                let kept = t.options.iter().find(|(k, _)| is_side_outputs_option(k)).cloned();
+                t.options.retain(|(k, _)| !is_side_outputs_option(k));
                 side_outputs_option = kept;
                 t.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![
                     datafusion::sql::sqlparser::ast::Ident::new(raw_name.clone()),
@@ -222,10 +223,6 @@ pub async fn account(
         out.push(result?);
     }
     Ok(out)
-}
-
-fn is_side_outputs(key: &str) -> bool {
-    key.strip_prefix("format.").unwrap_or(key) == "side_outputs"
 }
 
 /// Where the records read per file come from.
@@ -392,7 +389,7 @@ async fn physical_lines(ctx: &SessionContext, file: &str) -> Result<u64> {
             last = b;
             any = true;
         }
-        newlines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        newlines += moodflow_engine::formats::csv::count_newlines(&chunk);
     }
     Ok(newlines + u64::from(any && last != b'\n'))
 }

@@ -254,6 +254,15 @@ fn whole(path: &str, size: u64) -> FileRange {
     }
 }
 
+/// The option naming a raw table's `side_outputs` folder.
+pub const SIDE_OUTPUTS_OPTION: &str = "side_outputs";
+
+/// True when `key` (as the SQL parser gives an option, perhaps
+/// `format.`-prefixed) is [`SIDE_OUTPUTS_OPTION`].
+pub fn is_side_outputs_option(key: &str) -> bool {
+    key.strip_prefix("format.").unwrap_or(key) == SIDE_OUTPUTS_OPTION
+}
+
 /// Cuts `files` (in order) into at most about `count` partitions of equal
 /// bytes, none smaller than `min_bytes` (the last may be); a partition may
 /// span the end of one file and the start of the next.
@@ -414,7 +423,7 @@ impl TableProviderFactory for RawTableFactory {
                 "max_record_bytes" if self.kind == FileKind::Csv => {
                     spec.csv_bounds.1 = value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(bad)?
                 }
-                "side_outputs" if self.kind != FileKind::Titles => {
+                SIDE_OUTPUTS_OPTION if self.kind != FileKind::Titles => {
                     ListingTableUrl::parse(value).map_err(|_| bad())?;
                     spec.side_outputs = Some(format!("{}/", value.trim_end_matches('/')));
                 }
