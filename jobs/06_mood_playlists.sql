@@ -5,6 +5,10 @@
 -- mean, so a film with three 5-star ratings does not outrank one with three
 -- hundred 4.5s. A movie needs at least ${playlist_min_ratings} ratings; each
 -- mood keeps its top ${playlist_size} (ties by more ratings, then movieId).
+-- The score is rounded to 6 decimals before ranking: the prior is a float
+-- sum whose last bits depend on how the rows were partitioned, and a
+-- ranking on unrounded scores would let that noise order two films whose
+-- written scores are equal (the dashboard ranks the same rounded score).
 --
 -- Variables (`--conf name=value`): movies per playlist, the fewest ratings
 -- a movie needs, and the damping of the Bayesian mean.
@@ -23,8 +27,8 @@ FROM features WHERE rating_count > 0;
 CREATE VIEW scored AS
 SELECT c.mood, c."cluster", c."movieId", c.title, m.year, m.genres,
        f.rating_mean, f.rating_count,
-       (${playlist_damping} * p.global_mean + f.rating_mean * f.rating_count)
-         / (${playlist_damping} + f.rating_count) AS score
+       round((${playlist_damping} * p.global_mean + f.rating_mean * f.rating_count)
+         / (${playlist_damping} + f.rating_count), 6) AS score
 FROM clustered c
 JOIN features f ON f."movieId" = c."movieId"
 JOIN movies m ON m."movieId" = c."movieId"
@@ -38,7 +42,7 @@ FROM scored;
 
 COPY (
   SELECT mood, "cluster", CAST(rank AS INT) AS rank, "movieId", title, year, genres,
-         rating_mean, rating_count, round(score, 6) AS score
+         rating_mean, rating_count, score
   FROM ranked
   WHERE rank <= ${playlist_size}
   ORDER BY "cluster", rank

@@ -330,10 +330,15 @@ impl Snapshot {
 }
 
 /// The damped (Bayesian) mean of stage 06: the movie's ratings plus
-/// `damping` imaginary ratings at the global mean.
+/// `damping` imaginary ratings at the global mean, rounded to 6 decimals as
+/// stage 06 writes and ranks it. The global mean is a float sum whose last
+/// bits depend on partitioning; ranking the rounded score keeps that noise
+/// from ordering two films whose shown scores are equal. (`round(x, 6)` in
+/// DataFusion is `(x * 1e6).round() / 1e6`, the same bits as here.)
 pub fn damped(mean: Option<f64>, count: u64, global_mean: f64, damping: f64) -> f64 {
     let n = count as f64;
-    (damping * global_mean + mean.unwrap_or(0.0) * n) / (damping + n)
+    let score = (damping * global_mean + mean.unwrap_or(0.0) * n) / (damping + n);
+    (score * 1e6).round() / 1e6
 }
 
 async fn register(ctx: &SessionContext, root: &StorageRoot, table: &str, rel: &str) -> Result<()> {
