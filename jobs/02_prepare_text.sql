@@ -175,29 +175,36 @@ COPY (
 CREATE EXTERNAL TABLE described ("movieId" BIGINT, description VARCHAR)
 STORED AS PARQUET LOCATION '${curated}/_scan/described/';
 
-CREATE VIEW segment_rows AS
-SELECT "movieId", 0 AS kind, normalize_text(title_clean) AS segment FROM movies
-UNION ALL
-SELECT DISTINCT "movieId", 1 AS kind, normalize_text(tag) AS segment FROM tags
-UNION ALL
-SELECT "movieId", 2 AS kind, normalize_text(description) AS segment FROM described;
-
-CREATE VIEW segments AS
-SELECT "movieId", array_agg(segment ORDER BY kind, segment) AS segments,
-       sum(CASE WHEN kind = 1 THEN 1 ELSE 0 END) AS n_tags
-FROM segment_rows WHERE segment <> ''
+-- Each movie's distinct tag segments, sorted. (An `array_agg(... ORDER
+-- BY ...)` over title, tag and synopsis rows gives the same list, but it
+-- keeps one accumulator of scalar values per movie: 4.4 s of this stage
+-- at 10M ratings. Grouping first and sorting each list is the plain
+-- grouped `array_agg`.)
+CREATE VIEW tag_segments AS
+SELECT "movieId", array_sort(array_agg(segment)) AS tags, count(*) AS n_tags
+FROM (SELECT DISTINCT "movieId", normalize_text(tag) AS segment FROM tags)
+WHERE segment <> ''
 GROUP BY "movieId";
 
+-- Title, tags, synopsis, in that order; empty segments dropped.
+CREATE VIEW movie_segments AS
+SELECT m."movieId", m.title_clean, m.year, t.n_tags, d.description,
+       array_remove_all(array_concat(
+         make_array(coalesce(normalize_text(m.title_clean), '')),
+         coalesce(t.tags, make_array('')),
+         make_array(coalesce(normalize_text(d.description), ''))), '') AS segments
+FROM movies m
+LEFT JOIN tag_segments t ON m."movieId" = t."movieId"
+LEFT JOIN described d ON m."movieId" = d."movieId";
+
 COPY (
-  SELECT m."movieId", m.title_clean AS title, m.year,
-         coalesce(array_to_string(s.segments, ' '), '') AS text,
-         s.segments,
-         coalesce(s.n_tags, 0) AS n_tags,
-         d.description IS NOT NULL AS has_description,
-         d.description
-  FROM movies m
-  LEFT JOIN segments s ON m."movieId" = s."movieId"
-  LEFT JOIN described d ON m."movieId" = d."movieId"
+  SELECT "movieId", title_clean AS title, year,
+         coalesce(array_to_string(segments, ' '), '') AS text,
+         CASE WHEN cardinality(segments) > 0 THEN segments END AS segments,
+         coalesce(n_tags, 0) AS n_tags,
+         description IS NOT NULL AS has_description,
+         description
+  FROM movie_segments
 ) TO '${curated}/movie_text/' STORED AS PARQUET;
 
 -- Every text that can say how a film feels (see the header). The optional

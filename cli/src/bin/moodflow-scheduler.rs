@@ -39,8 +39,14 @@ async fn serve() -> anyhow::Result<()> {
             Err(e) => anyhow::bail!("scheduler unhealthy: {url}: {e}"),
         };
     }
+    // Ballista's `display` logs an "error" when it cannot lay a stage's
+    // metrics over its plan for a debug printout; nothing failed (see the
+    // `moodflow` binary's DEFAULT_LOG).
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,ballista_scheduler::display=off")),
+        )
         .init();
     run(args.options).await?;
     Ok(())
