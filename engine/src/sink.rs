@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::config::ConfigOptions;
+use datafusion::common::config::{ConfigOptions, ParquetOptions};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{internal_err, Result};
 use datafusion::datasource::file_format::parquet::ParquetSink;
@@ -179,7 +179,7 @@ impl ExecutionPlan for ParallelSinkExec {
 pub struct ParallelSinks;
 
 impl PhysicalOptimizerRule for ParallelSinks {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
             let Some(sink) = node.downcast_ref::<DataSinkExec>() else {
                 return Ok(Transformed::no(node));
@@ -198,12 +198,15 @@ impl PhysicalOptimizerRule for ParallelSinks {
             }
             let input = Arc::clone(coalesce.input());
             let empty: Arc<dyn ExecutionPlan> = Arc::new(EmptyExec::new(input.schema()));
-            let template = Arc::clone(&node).replace_children(
-                vec![empty],
-                ReplaceChildrenOptions::new(
-                    datafusion::physical_plan::execution_plan::ChildrenPropertiesMode::Recompute,
-                ),
-            )?;
+            let template: Arc<dyn ExecutionPlan> = match session_writer_options(sink, config) {
+                Some(sink) => Arc::new(DataSinkExec::new(empty, Arc::new(sink), None)),
+                None => Arc::clone(&node).replace_children(
+                    vec![empty],
+                    ReplaceChildrenOptions::new(
+                        datafusion::physical_plan::execution_plan::ChildrenPropertiesMode::Recompute,
+                    ),
+                )?,
+            };
             Ok(Transformed::yes(Arc::new(ParallelSinkExec::try_new(input, template)?)))
         })
         .map(|t| t.data)
@@ -216,6 +219,23 @@ impl PhysicalOptimizerRule for ParallelSinks {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// The sink again with the session's `datafusion.execution.parquet.*`
+/// writer settings, when the statement left DataFusion's built-in ones.
+///
+/// Ballista plans a `COPY` on the scheduler from default table options,
+/// so without this the session's settings (and the pipeline's own, see
+/// [`crate::session_config`]) never reach a written file. `None` when
+/// there is nothing to change.
+fn session_writer_options(sink: &DataSinkExec, config: &ConfigOptions) -> Option<ParquetSink> {
+    let parquet = sink.sink().downcast_ref::<ParquetSink>()?;
+    let mut options = parquet.parquet_options().clone();
+    if options.global != ParquetOptions::default() || options.global == config.execution.parquet {
+        return None;
+    }
+    options.global = config.execution.parquet.clone();
+    Some(ParquetSink::new(FileSink::config(parquet).clone(), options))
 }
 
 #[cfg(test)]
@@ -345,6 +365,50 @@ mod tests {
             let sql = format!("COPY (SELECT v FROM t) TO '{}' STORED AS PARQUET", one.display());
             let shown = displayable(plan(&ctx, &sql).await.as_ref()).indent(true).to_string();
             assert!(!shown.contains("ParallelSinkExec"), "{shown}");
+        });
+    }
+
+    /// As on a Ballista scheduler: the `COPY` was planned from DataFusion's
+    /// default writer options (plain DataFusion here, without the rule),
+    /// and the session asks for others. The rule's sink must write with
+    /// the session's.
+    #[test]
+    fn the_session_writer_settings_reach_a_sink_planned_with_the_defaults() {
+        let runtime = crate::tokio_runtime().expect("runtime");
+        runtime.block_on(async {
+            let ctx =
+                SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_target_partitions(4));
+            let moodflow = context(100);
+            ctx.register_table("t", moodflow.table_provider("t").await.expect("t"))
+                .expect("register");
+            let planned = plan(&ctx, "COPY (SELECT v FROM t) TO '/nowhere/out/' STORED AS PARQUET").await;
+            let written_with = |plan: &Arc<dyn ExecutionPlan>| -> Option<String> {
+                let parallel = plan.downcast_ref::<ParallelSinkExec>()?;
+                let sink = parallel.template.downcast_ref::<DataSinkExec>()?;
+                sink.sink()
+                    .downcast_ref::<ParquetSink>()?
+                    .parquet_options()
+                    .global
+                    .compression
+                    .clone()
+            };
+
+            let mut session = ConfigOptions::new();
+            session.execution.parquet.compression = Some("snappy".to_string());
+            let optimized = ParallelSinks
+                .optimize(Arc::clone(&planned), &session)
+                .expect("optimize");
+            assert_eq!(written_with(&optimized).as_deref(), Some("snappy"));
+
+            // A session that asks for nothing keeps DataFusion's own.
+            let optimized = ParallelSinks
+                .optimize(planned, &ConfigOptions::new())
+                .expect("optimize");
+            assert_eq!(
+                written_with(&optimized),
+                ParquetOptions::default().compression,
+                "the defaults are kept"
+            );
         });
     }
 }

@@ -712,17 +712,17 @@ impl Rows {
 
     /// One CSV record: its fields (or none, for a reject), lines and raw
     /// text; only the wanted columns are built.
-    fn csv_record(&mut self, record: &super::csv::Record, file: &str) {
+    fn csv_record(&mut self, record: &super::csv::RecordRef<'_>, file: &str) {
         let n = self.columns.len();
-        match &record.outcome {
-            super::csv::Outcome::Fields(spans) => {
+        match record.outcome {
+            Ok(spans) => {
                 for (i, span) in spans.iter().enumerate() {
                     if self.wanted[i] {
                         self.csv[i].append_value(record.field(*span));
                     }
                 }
             }
-            super::csv::Outcome::Bad(_) => {
+            Err(_) => {
                 for i in (0..n).filter(|&i| self.wanted[i]) {
                     self.csv[i].append_null();
                 }
@@ -740,15 +740,15 @@ impl Rows {
         if self.wanted[n + 3] {
             // Valid UTF-8 (every well-formed record) is appended as is,
             // without building a String per record.
-            match std::str::from_utf8(&record.raw) {
-                Ok(text) => self.raw_line.append_value(text),
-                Err(_) => self.raw_line.append_value(crate::raw::raw_text(&record.raw)),
+            match record.text {
+                Some(text) => self.raw_line.append_value(text),
+                None => self.raw_line.append_value(crate::raw::raw_text(record.raw)),
             }
         }
         if self.wanted[n + 4] {
-            match &record.outcome {
-                super::csv::Outcome::Fields(_) => self.reason.append_null(),
-                super::csv::Outcome::Bad(why) => self.reason.append_value(why),
+            match record.outcome {
+                Ok(_) => self.reason.append_null(),
+                Err(why) => self.reason.append_value(why),
             }
         }
     }
@@ -1315,7 +1315,7 @@ impl CsvFile {
             self.reader.finish();
             self.done = true;
         }
-        while let Some(record) = self.reader.next_record() {
+        while let Some(record) = self.reader.next_record_ref() {
             if std::mem::take(&mut self.first) && is_header(&record, &self.columns) {
                 continue;
             }
@@ -1323,7 +1323,7 @@ impl CsvFile {
             self.tally.covered += record.line_end - record.line + 1;
             self.tally.first_line.get_or_insert(record.line);
             // A pushed-down `reason IS [NOT] NULL`.
-            let valid = matches!(record.outcome, super::csv::Outcome::Fields(_));
+            let valid = record.outcome.is_ok();
             if (valid && !rows.filter.valid()) || (!valid && !rows.filter.rejects()) {
                 continue;
             }
@@ -1337,15 +1337,15 @@ impl CsvFile {
 /// The header is detected, not assumed: the first record is the header
 /// when its fields are the declared column names (case and surrounding
 /// blanks aside); otherwise it is data like every other record.
-fn is_header(record: &super::csv::Record, columns: &[String]) -> bool {
-    match &record.outcome {
-        super::csv::Outcome::Fields(spans) => {
+fn is_header(record: &super::csv::RecordRef<'_>, columns: &[String]) -> bool {
+    match record.outcome {
+        Ok(spans) => {
             spans.len() == columns.len()
                 && spans
                     .iter()
                     .zip(columns)
                     .all(|(s, c)| record.field(*s).trim().eq_ignore_ascii_case(c))
         }
-        super::csv::Outcome::Bad(_) => false,
+        Err(_) => false,
     }
 }
