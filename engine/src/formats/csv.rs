@@ -109,7 +109,7 @@ impl RecordRef<'_> {
     }
 
     /// The owned record.
-    pub fn to_owned(&self) -> Record {
+    pub fn to_record(&self) -> Record {
         Record {
             line: self.line,
             line_end: self.line_end,
@@ -209,7 +209,7 @@ impl CsvReader {
     /// The next record, or `None` when more bytes (or [`Self::finish`]) are
     /// needed, or the file is done.
     pub fn next_record(&mut self) -> Option<Record> {
-        self.next_record_ref().map(|r| r.to_owned())
+        self.next_record_ref().map(|r| r.to_record())
     }
 
     /// [`Self::next_record`], borrowed from the reader until the next call.
