@@ -289,21 +289,25 @@ impl Job {
         inputs
     }
 
-    /// The tables this job writes under `${curated}`, in file order.
+    /// The tables this job writes under `${curated}`, in file order, each
+    /// once (several `COPY`s may write into one table's folder).
     pub fn outputs(&self) -> Vec<String> {
         let prefix = format!("{PLACEHOLDER_CURATED}/");
-        self.shape()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| match s {
-                Statement::CopyTo(c) => c
-                    .target
-                    .strip_prefix(&prefix)
-                    .map(|t| t.trim_end_matches('/').to_string())
-                    .filter(|t| !t.starts_with(&format!("{SIDE_OUTPUTS_DIR}/"))),
-                _ => None,
-            })
-            .collect()
+        let mut outputs: Vec<String> = Vec::new();
+        for s in self.shape().unwrap_or_default() {
+            let Statement::CopyTo(c) = s else { continue };
+            let Some(table) = c
+                .target
+                .strip_prefix(&prefix)
+                .map(|t| t.trim_end_matches('/').to_string())
+            else {
+                continue;
+            };
+            if !table.starts_with(&format!("{SIDE_OUTPUTS_DIR}/")) && !outputs.contains(&table) {
+                outputs.push(table);
+            }
+        }
+        outputs
     }
 
     /// True when the last statement is a query, whose result is worth showing.
@@ -772,5 +776,16 @@ mod tests {
         assert_eq!(job.curated_inputs(), vec!["movie_text".to_string()]);
         assert_eq!(job.outputs(), vec!["out".to_string()]);
         assert!(job.ends_with_query());
+
+        // Two statements writing one table's folder (stage 09): one table.
+        let job = Job::parse(
+            "j",
+            "COPY (SELECT 1) TO '${curated}/b/' STORED AS PARQUET;
+             COPY (SELECT 2) TO '${curated}/a/' STORED AS PARQUET;
+             COPY (SELECT 3) TO '${curated}/b/' STORED AS PARQUET;
+",
+        )
+        .expect("parse");
+        assert_eq!(job.outputs(), vec!["b".to_string(), "a".to_string()]);
     }
 }
