@@ -109,7 +109,7 @@ impl RecordRef<'_> {
     }
 
     /// The owned record.
-    pub fn to_record(&self) -> Record {
+    pub fn to_record(self) -> Record {
         Record {
             line: self.line,
             line_end: self.line_end,
