@@ -225,9 +225,9 @@ impl PhysicalOptimizerRule for ParallelSinks {
 /// writer settings, when the statement left DataFusion's built-in ones.
 ///
 /// Ballista plans a `COPY` on the scheduler from default table options,
-/// so without this the session's settings (and the pipeline's own, see
-/// [`crate::session_config`]) never reach a written file. `None` when
-/// there is nothing to change.
+/// so without this a session's settings (`--conf
+/// datafusion.execution.parquet.compression=…`) never reached a written
+/// file. `None` when there is nothing to change.
 fn session_writer_options(sink: &DataSinkExec, config: &ConfigOptions) -> Option<ParquetSink> {
     let parquet = sink.sink().downcast_ref::<ParquetSink>()?;
     let mut options = parquet.parquet_options().clone();
