@@ -780,10 +780,9 @@ mod tests {
         // Two statements writing one table's folder (stage 09): one table.
         let job = Job::parse(
             "j",
-            "COPY (SELECT 1) TO '${curated}/b/' STORED AS PARQUET;
-             COPY (SELECT 2) TO '${curated}/a/' STORED AS PARQUET;
-             COPY (SELECT 3) TO '${curated}/b/' STORED AS PARQUET;
-",
+            "COPY (SELECT 1) TO '${curated}/b/' STORED AS PARQUET;\n\
+             COPY (SELECT 2) TO '${curated}/a/' STORED AS PARQUET;\n\
+             COPY (SELECT 3) TO '${curated}/b/' STORED AS PARQUET;\n",
         )
         .expect("parse");
         assert_eq!(job.outputs(), vec!["b".to_string(), "a".to_string()]);
