@@ -110,7 +110,10 @@ FROM raw_tags t LEFT JOIN valid_movies m ON TRY_CAST(t."movieId" AS BIGINT) = m.
 
 -- The ratings are read and checked once, into the job's scratch (typed;
 -- where a rating came from and its text only for a reject), then split
--- into the table and its rejects.
+-- into the table and its rejects. The scratch is read once, on the same
+-- disks, then deleted: written without compression or dictionaries (10M
+-- generated ratings, same files, four runs each: this statement 4.1 s ->
+-- 3.5 s on average, the split below 1.3 s -> 1.0 s).
 COPY (
   SELECT user_id AS "userId", movie_id AS "movieId", stars AS rating, ts AS "timestamp",
          reject_reason AS reason,
@@ -119,7 +122,8 @@ COPY (
          CASE WHEN reject_reason IS NOT NULL THEN line_end END AS line_end,
          CASE WHEN reject_reason IS NOT NULL THEN raw_line END AS raw_line
   FROM ratings_checked
-) TO '${curated}/_scan/ratings_checked/' STORED AS PARQUET;
+) TO '${curated}/_scan/ratings_checked/' STORED AS PARQUET
+OPTIONS ('compression' 'uncompressed', 'dictionary_enabled' 'false');
 
 CREATE EXTERNAL TABLE ratings_once ("userId" BIGINT, "movieId" BIGINT, rating DOUBLE, "timestamp" BIGINT,
   reason VARCHAR, file VARCHAR, line BIGINT, line_end BIGINT, raw_line VARCHAR)

@@ -707,7 +707,7 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], options: &Run
         ));
         return Ok(());
     }
-    let checks = moodflow_pipeline::verify::verify(&root).await?;
+    let checks = moodflow_pipeline::verify::verify_after_run(&root, &report.ledgers()).await?;
     if !quiet || !checks.passed() {
         print!("{}", checks.render());
     }

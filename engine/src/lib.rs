@@ -11,12 +11,15 @@
 //! - [`kmeans`]: the distributed k-means operators;
 //! - [`sink`]: `COPY … STORED AS PARQUET` written by every task in
 //!   parallel instead of by one;
+//! - [`copy_options`]: a Parquet `COPY`'s `OPTIONS (…)` carried to the
+//!   scheduler, which would otherwise plan it with the built-in ones;
 //! - [`codec`]: the extension codecs that ship those operators and tables;
 //! - [`raw`]: raw records exactly as read, for the rejects tables;
 //! - [`rng`]: the small seeded generator behind the data and the seeding;
 //! - [`rest`]: a typed client of the scheduler's REST API, and health-check GETs (reqwest).
 
 pub mod codec;
+pub mod copy_options;
 pub mod formats;
 #[cfg(test)]
 mod fuzz;

@@ -118,6 +118,8 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
         .with_config(config)
         .with_runtime_env(runtime_env()?)
         .with_default_features()
+        // Where a statement is planned: a COPY's options then travel with it.
+        .with_analyzer_rule(Arc::new(crate::copy_options::CopyOptionsInFormat))
         // After DataFusion's own rules: it rewrites what they planned.
         .with_physical_optimizer_rule(Arc::new(crate::sink::ParallelSinks))
         .build();

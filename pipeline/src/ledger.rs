@@ -1,7 +1,9 @@
 //! The ledger of the ingest stages: every raw record read is written or
-//! rejected, per raw file, as a rule checked after every run of stages 01
-//! and 07 (before their tables are committed) and again by `moodflow
-//! verify`.
+//! rejected, per raw file, as a rule checked after every run of stages 01,
+//! 02 and 07 (before their tables are committed) and again by the stage 11
+//! checks (`moodflow verify`, and the end of `moodflow run`, which takes
+//! each file's records read from the account its stages just took instead
+//! of reading the raw files a second time).
 //!
 //! A job declares which raw table feeds which table (`-- @ledger raw_ratings
 //! -> movielens_ratings required`). The ledger then counts, independently
@@ -154,12 +156,18 @@ impl TableAccount {
 /// Counts the ledger of `job` below `root`, its tables read from
 /// `ROOT/<tables>/` (the staging folder right after the job, `curated`
 /// afterwards). `vars` are the job's variables (`--conf`), as it ran.
+///
+/// `known` are accounts this process took of the same job's run (before
+/// its commit): a table found there takes each file's records read (and
+/// lines) from it instead of reading the raw files again; what was written
+/// and rejected is always counted from the tables under `tables`.
 pub async fn account(
     ctx: &SessionContext,
     job: &Job,
     root: &StorageRoot,
     tables: &str,
     vars: &BTreeMap<String, String>,
+    known: &[TableAccount],
 ) -> Result<Vec<TableAccount>> {
     if job.ledger.is_empty() {
         return Ok(Vec::new());
@@ -168,6 +176,11 @@ pub async fn account(
     let statements = job.statements(&all).map_err(|e| DataFusionError::Plan(e.to_string()))?;
     let mut out = Vec::new();
     for entry in &job.ledger {
+        if let Some(before) = known.iter().find(|a| a.table == entry.table) {
+            let counted = Counted::Known(&before.files);
+            out.push(account_table(ctx, root, tables, counted, entry, before.locations.clone()).await?);
+            continue;
+        }
         let raw_name = format!("__ledger_{}", entry.raw);
         let mut side_outputs_option = None;
         let create = statements.iter().find_map(|s| match s {
@@ -232,6 +245,8 @@ enum Counted<'a> {
     /// The split counts the job's scan set aside: (file, records) rows,
     /// for CSV (file, records, covered, first line, physical lines).
     Splits { rows: Vec<Row>, csv: bool },
+    /// Each file's records and lines from an earlier account of the run.
+    Known(&'a [FileAccount]),
 }
 
 async fn account_table(
@@ -242,8 +257,17 @@ async fn account_table(
     entry: &crate::job::LedgerEntry,
     locations: Vec<String>,
 ) -> Result<TableAccount> {
-    let (is_csv, read_rows) = match counted {
-        Counted::Splits { rows, csv } => (csv, rows),
+    let mut files = match counted {
+        // Records and lines as this run's scan counted them; the rejects
+        // naming each file are counted below, as for the others.
+        Counted::Known(files) => files
+            .iter()
+            .map(|f| FileAccount {
+                rejected: 0,
+                ..f.clone()
+            })
+            .collect(),
+        Counted::Splits { rows, csv } => files_read(ctx, rows, csv).await?,
         Counted::Scan(raw) => {
             let is_csv = ctx
                 .table(raw)
@@ -255,9 +279,41 @@ async fn account_table(
             } else {
                 format!("SELECT file, count(*) FROM {raw} GROUP BY file")
             };
-            (is_csv, rows(&ctx.sql(&sql).await?.collect().await?)?)
+            files_read(ctx, rows(&ctx.sql(&sql).await?.collect().await?)?, is_csv).await?
         }
     };
+    files.sort_by(|a, b| a.file.cmp(&b.file));
+
+    let table_dir = format!("{}/", root.join(&format!("{tables}/{}", entry.table)));
+    let written = count_parquet(ctx, &table_dir, "count(*)", "").await?;
+    let written = written
+        .first()
+        .and_then(|r| r.1.first().copied().flatten())
+        .unwrap_or(0) as u64;
+    let rejects_dir = format!("{}/", root.join(&format!("{tables}/_rejects/{}", entry.table)));
+    let mut strays = Vec::new();
+    for (file, counts) in count_parquet(ctx, &rejects_dir, "file, count(*)", "GROUP BY file").await? {
+        let n = counts.first().copied().flatten().unwrap_or(0) as u64;
+        let file = file.unwrap_or_default();
+        match files.iter_mut().find(|f| f.file == file) {
+            Some(f) => f.rejected += n,
+            None => strays.push((file, n)),
+        }
+    }
+    Ok(TableAccount {
+        table: entry.table.clone(),
+        written,
+        files,
+        strays,
+        required: entry.required,
+        locations,
+    })
+}
+
+/// Each file's records read (and, for CSV, lines) from count rows: (file,
+/// records) or (file, records, covered lines, first record's line,
+/// physical lines).
+async fn files_read(ctx: &SessionContext, read_rows: Vec<Row>, is_csv: bool) -> Result<Vec<FileAccount>> {
     let mut files: Vec<FileAccount> = Vec::new();
     for row in read_rows {
         let file = row.0.unwrap_or_default();
@@ -286,32 +342,7 @@ async fn account_table(
             lines,
         });
     }
-    files.sort_by(|a, b| a.file.cmp(&b.file));
-
-    let table_dir = format!("{}/", root.join(&format!("{tables}/{}", entry.table)));
-    let written = count_parquet(ctx, &table_dir, "count(*)", "").await?;
-    let written = written
-        .first()
-        .and_then(|r| r.1.first().copied().flatten())
-        .unwrap_or(0) as u64;
-    let rejects_dir = format!("{}/", root.join(&format!("{tables}/_rejects/{}", entry.table)));
-    let mut strays = Vec::new();
-    for (file, counts) in count_parquet(ctx, &rejects_dir, "file, count(*)", "GROUP BY file").await? {
-        let n = counts.first().copied().flatten().unwrap_or(0) as u64;
-        let file = file.unwrap_or_default();
-        match files.iter_mut().find(|f| f.file == file) {
-            Some(f) => f.rejected += n,
-            None => strays.push((file, n)),
-        }
-    }
-    Ok(TableAccount {
-        table: entry.table.clone(),
-        written,
-        files,
-        strays,
-        required: entry.required,
-        locations,
-    })
+    Ok(files)
 }
 
 /// `SELECT {select} FROM <parquet folder> {tail}`; no rows when the folder

@@ -295,6 +295,9 @@ pub struct StageReport {
     /// This process's peak resident memory during the stage, in MiB (Linux;
     /// standalone, that includes the in-process scheduler and executor).
     pub peak_rss_mib: Option<f64>,
+    /// The ledger checked before the stage's tables were committed (ingest
+    /// stages): each raw file's records as its scan counted them.
+    pub ledger: Vec<crate::ledger::TableAccount>,
 }
 
 /// The whole run.
@@ -305,6 +308,16 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The ledgers this run checked, by stage id, for the stage 11 checks
+    /// ([`crate::verify::verify_after_run`]).
+    pub fn ledgers(&self) -> BTreeMap<String, Vec<crate::ledger::TableAccount>> {
+        self.stages
+            .iter()
+            .filter(|s| !s.ledger.is_empty())
+            .map(|s| (s.stage.clone(), s.ledger.clone()))
+            .collect()
+    }
+
     /// The highest of the stages' peaks (MiB), when measured.
     pub fn peak_rss_mib(&self) -> Option<f64> {
         self.stages.iter().filter_map(|s| s.peak_rss_mib).reduce(f64::max)
@@ -508,6 +521,7 @@ async fn run_stage(
     let started = Instant::now();
     let ticker = progress.start(&stage.id(), Some(&cluster.scheduler_url));
     let mut summary = None;
+    let mut ledger = Vec::new();
     let (written, inputs) = match (stage.kind, stage.job()) {
         (_, Some(job)) => {
             let job = job.map_err(|source| PipelineError::Job {
@@ -535,6 +549,7 @@ async fn run_stage(
                     .ok()
                     .map(|t| t.to_string());
             }
+            ledger = outcome.ledger;
             (outcome.written, job.curated_inputs())
         }
         (StageKind::TrainRecommender, None) => {
@@ -590,6 +605,7 @@ async fn run_stage(
         rejected: BTreeMap::new(),
         summary,
         peak_rss_mib: None,
+        ledger,
     };
     for (table, rows) in &written {
         if let Some(t) = table.strip_prefix("_rejects/") {
@@ -738,7 +754,7 @@ async fn check_ledger(
     // The empty tables' files come first: the ledger reads what will be committed.
     write_empty_tables(ctx, root, staging, &mut outcome).await?;
     let started = std::time::Instant::now();
-    let accounts = crate::ledger::account(ctx, job, root, staging, vars)
+    let accounts = crate::ledger::account(ctx, job, root, staging, vars, &[])
         .await
         .map_err(|e| AtomicError::Ledger(format!("cannot count the ledger: {e}")))?;
     if !job.ledger.is_empty() {

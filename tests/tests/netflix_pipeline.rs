@@ -255,7 +255,7 @@ async fn netflix_stages() {
             .unwrap_or_else(|e| panic!("{partitions} partitions: {e:?}"))
         }
     };
-    run(vec![stage("01")], 1).await;
+    let mut ledgers = run(vec![stage("01")], 1).await.ledgers();
 
     let ratings_cols = ["movie_id", "customer_id", "rating", "date"];
     let reject_cols = ["file", "line", "raw_line", "reason"];
@@ -287,6 +287,7 @@ async fn netflix_stages() {
             .collect();
         want.sort();
         assert_eq!(got, want, "{partitions} partitions: rejects");
+        ledgers.extend(report.ledgers());
     }
 
     let meta = table(&root_path, "nf_movies_meta", &["movie_id", "year", "title"]).await;
@@ -423,6 +424,65 @@ async fn netflix_stages() {
     assert!(
         text.contains("ratings of movie ids missing from the titles file"),
         "{text}"
+    );
+
+    // Right after a run, the stage 11 checks take each raw file's records
+    // from the run's own ledger (stages 01 and 07 here): the same verdicts
+    // as counting the files again.
+    let ledger_checks = |report: &moodflow_pipeline::verify::Report| -> Vec<(String, String, String)> {
+        report
+            .checks
+            .iter()
+            .filter(|c| c.name.starts_with("ledger"))
+            .map(|c| (c.name.clone(), format!("{:?}", c.level), c.detail.clone()))
+            .collect()
+    };
+    let after_run = |ledgers| {
+        let root = root.clone();
+        async move {
+            moodflow_pipeline::verify::verify_after_run(&root, &ledgers)
+                .await
+                .expect("verify after the run")
+        }
+    };
+    let recounted = ledger_checks(&report);
+    for table in ["-> movielens_ratings", "-> netflix_ratings"] {
+        assert!(
+            recounted.iter().any(|c| c.0.ends_with(table) && c.1 == "Pass"),
+            "{table}: {recounted:?}"
+        );
+    }
+    assert_eq!(ledger_checks(&after_run(ledgers.clone()).await), recounted);
+
+    // The run's count is of the bytes the run read: a rating appended to
+    // the raw file since then shows in a recount only.
+    let ratings = root_path.join("raw/movielens/ratings.csv");
+    let mut bytes = std::fs::read(&ratings).expect("ratings");
+    bytes.extend_from_slice(b"3,9,4.0,1200000000\n");
+    std::fs::write(&ratings, bytes).expect("append");
+    let level = |checks: &[(String, String, String)], name: &str| {
+        checks
+            .iter()
+            .find(|c| c.0 == name)
+            .map(|c| c.1.clone())
+            .unwrap_or_else(|| panic!("{name} missing: {checks:?}"))
+    };
+    let recount = moodflow_pipeline::verify::verify(&root).await.expect("verify");
+    assert_eq!(
+        level(&ledger_checks(&recount), "ledger ratings.csv -> movielens_ratings"),
+        "Fail"
+    );
+    let reused = ledger_checks(&after_run(ledgers.clone()).await);
+    assert_eq!(level(&reused, "ledger ratings.csv -> movielens_ratings"), "Pass");
+
+    // What the committed tables hold is always counted again: rejects
+    // that went missing fail the check either way.
+    let rejects = root_path.join("curated/_rejects/netflix_ratings");
+    std::fs::remove_dir_all(&rejects).expect("remove the rejects");
+    let reused = ledger_checks(&after_run(ledgers).await);
+    assert!(
+        reused.iter().any(|c| c.0.contains("netflix_ratings") && c.1 == "Fail"),
+        "{reused:?}"
     );
 }
 
