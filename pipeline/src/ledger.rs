@@ -174,68 +174,92 @@ pub async fn account(
     }
     let all = job.variables(vars, &root.as_location(), &root.join(tables));
     let statements = job.statements(&all).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-    let mut out = Vec::new();
-    for entry in &job.ledger {
-        if let Some(before) = known.iter().find(|a| a.table == entry.table) {
-            let counted = Counted::Known(&before.files);
-            out.push(account_table(ctx, root, tables, counted, entry, before.locations.clone()).await?);
-            continue;
-        }
-        let raw_name = format!("__ledger_{}", entry.raw);
-        let mut side_outputs_option = None;
-        let create = statements.iter().find_map(|s| match s {
-            Statement::CreateExternalTable(t) if t.name.to_string() == entry.raw => {
-                let mut t = t.clone();
-                // The ledger's own scan sets nothing aside: its folder is
-                // the job's scratch, gone (or about to be) when this runs.
-                let kept = t.options.iter().find(|(k, _)| is_side_outputs_option(k)).cloned();
-                t.options.retain(|(k, _)| !is_side_outputs_option(k));
-                side_outputs_option = kept;
-                t.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![
-                    datafusion::sql::sqlparser::ast::Ident::new(raw_name.clone()),
-                ]);
-                Some(Statement::CreateExternalTable(t))
-            }
-            _ => None,
-        });
-        let Some(create) = create else {
-            return Err(DataFusionError::Plan(format!(
-                "job {}: the ledger names {}, which no CREATE EXTERNAL TABLE defines",
-                job.name, entry.raw
-            )));
-        };
-        let (locations, side_outputs, csv) = match &create {
-            Statement::CreateExternalTable(t) => (
-                t.locations.clone(),
-                side_outputs_option
-                    .take()
-                    .map(|(_, v)| v.to_string().trim_matches('\'').trim_end_matches('/').to_string()),
-                t.file_type.eq_ignore_ascii_case(moodflow_engine::formats::CSV_FORMAT),
-            ),
-            _ => (Vec::new(), None, false),
-        };
-        // Where the job's scan set aside its split counts, those are the
-        // records it read: the files are not read again.
-        if let Some(dir) = side_outputs {
-            let select = match csv {
-                true => "file, sum(records), sum(covered), min(first_line), sum(lines)",
-                false => "file, sum(records)",
-            };
-            let splits = count_parquet(ctx, &format!("{dir}/splits/"), select, "GROUP BY file").await?;
-            if !splits.is_empty() {
-                let counted = Counted::Splits { rows: splits, csv };
-                out.push(account_table(ctx, root, tables, counted, entry, locations).await?);
-                continue;
-            }
-        }
-        let _ = ctx.deregister_table(raw_name.as_str());
-        let plan = ctx.state().statement_to_plan(create).await?;
-        ctx.execute_logical_plan(plan).await?.collect().await?;
-        let result = account_table(ctx, root, tables, Counted::Scan(&raw_name), entry, locations).await;
-        let _ = ctx.deregister_table(raw_name.as_str());
-        out.push(result?);
+    // The entries are independent, each a few small queries on this
+    // process's session (listing, footers, planning): counted together,
+    // they overlap (stage 02's five tables took 0.71 s one after the other
+    // at 1M generated ratings).
+    futures::future::try_join_all(
+        job.ledger
+            .iter()
+            .map(|entry| account_entry(ctx, job, root, tables, &statements, entry, known)),
+    )
+    .await
+}
+
+/// One `@ledger` entry of [`account`].
+async fn account_entry(
+    ctx: &SessionContext,
+    job: &Job,
+    root: &StorageRoot,
+    tables: &str,
+    statements: &[Statement],
+    entry: &crate::job::LedgerEntry,
+    known: &[TableAccount],
+) -> Result<TableAccount> {
+    if let Some(before) = known.iter().find(|a| a.table == entry.table) {
+        let counted = Counted::Known(&before.files);
+        return account_table(ctx, root, tables, counted, entry, before.locations.clone()).await;
     }
-    Ok(out)
+    let raw_name = unique_name(&format!("__ledger_{}", entry.raw));
+    let mut side_outputs_option = None;
+    let create = statements.iter().find_map(|s| match s {
+        Statement::CreateExternalTable(t) if t.name.to_string() == entry.raw => {
+            let mut t = t.clone();
+            // The ledger's own scan sets nothing aside: its folder is
+            // the job's scratch, gone (or about to be) when this runs.
+            let kept = t.options.iter().find(|(k, _)| is_side_outputs_option(k)).cloned();
+            t.options.retain(|(k, _)| !is_side_outputs_option(k));
+            side_outputs_option = kept;
+            t.name =
+                datafusion::sql::sqlparser::ast::ObjectName::from(vec![datafusion::sql::sqlparser::ast::Ident::new(
+                    raw_name.clone(),
+                )]);
+            Some(Statement::CreateExternalTable(t))
+        }
+        _ => None,
+    });
+    let Some(create) = create else {
+        return Err(DataFusionError::Plan(format!(
+            "job {}: the ledger names {}, which no CREATE EXTERNAL TABLE defines",
+            job.name, entry.raw
+        )));
+    };
+    let (locations, side_outputs, csv) = match &create {
+        Statement::CreateExternalTable(t) => (
+            t.locations.clone(),
+            side_outputs_option
+                .take()
+                .map(|(_, v)| v.to_string().trim_matches('\'').trim_end_matches('/').to_string()),
+            t.file_type.eq_ignore_ascii_case(moodflow_engine::formats::CSV_FORMAT),
+        ),
+        _ => (Vec::new(), None, false),
+    };
+    // Where the job's scan set aside its split counts, those are the
+    // records it read: the files are not read again.
+    if let Some(dir) = side_outputs {
+        let select = match csv {
+            true => "file, sum(records), sum(covered), min(first_line), sum(lines)",
+            false => "file, sum(records)",
+        };
+        let splits = count_parquet(ctx, &format!("{dir}/splits/"), select, "GROUP BY file").await?;
+        if !splits.is_empty() {
+            let counted = Counted::Splits { rows: splits, csv };
+            return account_table(ctx, root, tables, counted, entry, locations).await;
+        }
+    }
+    let _ = ctx.deregister_table(raw_name.as_str());
+    let plan = ctx.state().statement_to_plan(create).await?;
+    ctx.execute_logical_plan(plan).await?.collect().await?;
+    let result = account_table(ctx, root, tables, Counted::Scan(&raw_name), entry, locations).await;
+    let _ = ctx.deregister_table(raw_name.as_str());
+    result
+}
+
+/// `prefix` made unique in this process: the ledger's entries are counted
+/// concurrently on one session, each under tables of its own.
+fn unique_name(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!("{prefix}_{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Where the records read per file come from.
@@ -353,7 +377,7 @@ async fn count_parquet(ctx: &SessionContext, dir: &str, select: &str, tail: &str
         // An absent or empty folder: nothing written there.
         Err(_) => return Ok(Vec::new()),
     };
-    let name = format!("__ledger_count_{}", dir.len());
+    let name = unique_name("__ledger_count");
     let _ = ctx.deregister_table(name.as_str());
     ctx.register_table(name.as_str(), df.into_view())?;
     let result = ctx.sql(&format!("SELECT {select} FROM {name} {tail}")).await;
