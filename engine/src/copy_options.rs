@@ -50,7 +50,9 @@ impl AnalyzerRule for CopyOptionsInFormat {
                 return Ok(Transformed::no(node));
             }
             // DataFusion's own resolution (`ParquetFormatFactory::create`):
-            // the factory's options if it has some, else the session's.
+            // the session's table options, then the statement's; a factory
+            // that already has options (not one SQL plans) takes the
+            // statement's on top of its own.
             let options = match &parquet.options {
                 Some(options) => {
                     let mut options = options.clone();

@@ -310,7 +310,7 @@ pub struct RunReport {
 impl RunReport {
     /// The ledgers this run checked, by stage id, for the stage 11 checks
     /// ([`crate::verify::verify_after_run`]).
-    pub fn ledgers(&self) -> BTreeMap<String, Vec<crate::ledger::TableAccount>> {
+    pub fn ledgers(&self) -> crate::verify::RunLedgers {
         self.stages
             .iter()
             .filter(|s| !s.ledger.is_empty())

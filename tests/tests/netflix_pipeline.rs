@@ -476,7 +476,7 @@ async fn netflix_stages() {
     assert_eq!(level(&reused, "ledger ratings.csv -> movielens_ratings"), "Pass");
 
     // What the committed tables hold is always counted again: rejects
-    // that went missing fail the check either way.
+    // removed since the run fail the check after it too.
     let rejects = root_path.join("curated/_rejects/netflix_ratings");
     std::fs::remove_dir_all(&rejects).expect("remove the rejects");
     let reused = ledger_checks(&after_run(ledgers).await);
