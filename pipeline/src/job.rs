@@ -44,6 +44,8 @@ use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 
 /// The variables every job has, set by moodflow itself.
 pub const BUILTIN_VARS: &[&str] = &["root", "curated"];
@@ -354,57 +356,107 @@ impl Job {
         result
     }
 
+    /// Runs the statements, each as soon as no running one touches what it
+    /// touches ([`crate::access`]): DDL and `SET` in file order on the
+    /// client, queries and `COPY`s at most [`AT_ONCE`] at a time (see
+    /// [`AT_ONCE_VAR`]). The first
+    /// failing statement (in file order) is the job's error; nothing new
+    /// starts after a failure, and what is running is waited for.
     async fn execute_statements(
         &self,
         ctx: &SessionContext,
         statements: Vec<Statement>,
         outputs: &Outputs,
     ) -> Result<JobOutcome, JobError> {
-        let mut outcome = JobOutcome::default();
+        let count = statements.len();
+        let at_once = at_once();
+        let staging = crate::access::normalise(&outputs.curated);
+        let mut catalog = crate::access::Catalog::default();
+        let mut running: FuturesUnordered<BoxFuture<'_, Finished>> = FuturesUnordered::new();
+        let mut accesses: BTreeMap<usize, crate::access::Access> = BTreeMap::new();
+        let mut done: BTreeMap<usize, Ran> = BTreeMap::new();
+        let mut failed: Option<(usize, JobError)> = None;
         for (i, statement) in statements.into_iter().enumerate() {
             let summary = summary(&statement.to_string());
-            let err = |source| JobError::Statement {
-                job: self.name.clone(),
-                statement: i + 1,
-                summary: summary.clone(),
-                source,
+            let planned = async {
+                let plan = ctx
+                    .state()
+                    .statement_to_plan(statement)
+                    .await
+                    .map_err(|source| JobError::Statement {
+                        job: self.name.clone(),
+                        statement: i + 1,
+                        summary: summary.clone(),
+                        source,
+                    })?;
+                let writes = writes_of(&plan, outputs).map_err(|reason| JobError::Confinement {
+                    job: self.name.clone(),
+                    statement: i + 1,
+                    summary: summary.clone(),
+                    reason,
+                })?;
+                Ok((plan, writes))
+            }
+            .await;
+            let (plan, writes) = match planned {
+                Ok(p) => p,
+                Err(e) => {
+                    settle(
+                        Finished {
+                            index: i,
+                            result: Err(e),
+                        },
+                        &mut done,
+                        &mut failed,
+                    );
+                    break;
+                }
             };
-            let started = std::time::Instant::now();
-            let state = ctx.state();
-            let plan = state.statement_to_plan(statement).await.map_err(err)?;
-            let writes = writes_of(&plan, outputs).map_err(|reason| JobError::Confinement {
-                job: self.name.clone(),
-                statement: i + 1,
-                summary: summary.clone(),
-                reason,
-            })?;
-            let batches = ctx
-                .execute_logical_plan(plan)
-                .await
-                .map_err(err)?
-                .collect()
-                .await
-                .map_err(err)?;
-            // `RUST_LOG=moodflow::profile=info` shows where a stage's time goes.
-            tracing::info!(
-                target: "moodflow::profile",
-                "{} statement {} ({summary}): {:.3}s",
-                self.name,
-                i + 1,
-                started.elapsed().as_secs_f64()
-            );
-            for (table, schema) in writes {
-                let rows = count_of(&batches);
+            let mut access = catalog.access(&plan);
+            // A write outside the staging folder is not undone when a
+            // later statement fails: it runs alone, after everything
+            // before it succeeded, as a list of statements would.
+            let outside = access
+                .writes
+                .iter()
+                .any(|w| staging.as_ref().is_none_or(|s| !w.starts_with(s.as_str())));
+            access.barrier |= outside;
+            while !running.is_empty() && (running.len() >= at_once || accesses.values().any(|a| a.conflicts(&access))) {
+                let Some(f) = running.next().await else { break };
+                accesses.remove(&f.index);
+                settle(f, &mut done, &mut failed);
+            }
+            if failed.is_some() {
+                break;
+            }
+            let inline = matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) || access.barrier;
+            let run = run_statement(ctx, &self.name, i, summary, plan.clone(), writes, outputs);
+            if inline {
+                // The statements after it are planned against what it creates.
+                settle(run.await, &mut done, &mut failed);
+                if failed.is_some() {
+                    break;
+                }
+                catalog.record(&plan);
+            } else {
+                accesses.insert(i, access);
+                running.push(Box::pin(run));
+            }
+        }
+        while let Some(f) = running.next().await {
+            settle(f, &mut done, &mut failed);
+        }
+        if let Some((_, e)) = failed {
+            return Err(e);
+        }
+        // Counted in file order, as if the statements had run one by one.
+        let mut outcome = JobOutcome::default();
+        for (i, ran) in done {
+            for (table, schema) in ran.writes {
                 if table.starts_with(&format!("{SIDE_OUTPUTS_DIR}/")) {
-                    // Scratch is read by the statements that follow: an
-                    // empty one gets a file with its schema at once (a
-                    // folder without files is a scan of no partitions,
-                    // which a Ballista stage cannot run). Never committed.
-                    if rows == 0 {
-                        write_empty_scratch(ctx, outputs, &table, schema).await.map_err(err)?;
-                    }
                     continue;
                 }
+                let rows = count_of(&ran.batches);
                 *outcome.written.entry(table.clone()).or_default() += rows;
                 if rows == 0 {
                     outcome.empty.entry(table).or_insert(schema);
@@ -412,10 +464,106 @@ impl Job {
                     outcome.empty.remove(&table);
                 }
             }
-            outcome.last_result = batches;
+            if i + 1 == count {
+                outcome.last_result = ran.batches;
+            }
         }
         Ok(outcome)
     }
+}
+
+/// How many queries and `COPY`s of a job run at once: enough to keep two
+/// cores busy through each other's single-task tails and round trips,
+/// few enough that their memory stays that of a couple of statements.
+pub const AT_ONCE: usize = 3;
+
+/// The variable that overrides [`AT_ONCE`] (`1`: one statement after the
+/// other, as a list reads; for comparing, or to bound memory).
+pub const AT_ONCE_VAR: &str = "MOODFLOW_STATEMENTS_AT_ONCE";
+
+/// [`AT_ONCE`], or a positive number in [`AT_ONCE_VAR`].
+fn at_once() -> usize {
+    std::env::var(AT_ONCE_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n >= 1)
+        .unwrap_or(AT_ONCE)
+}
+
+/// A statement that ran: its result and what it wrote.
+struct Ran {
+    batches: Vec<RecordBatch>,
+    writes: Vec<(String, SchemaRef)>,
+}
+
+/// A statement that finished, well or not.
+struct Finished {
+    index: usize,
+    result: Result<Ran, JobError>,
+}
+
+/// Files a finished statement: its result, or its error if it is the
+/// first failure in file order so far.
+fn settle(f: Finished, done: &mut BTreeMap<usize, Ran>, failed: &mut Option<(usize, JobError)>) {
+    match f.result {
+        Ok(ran) => {
+            done.insert(f.index, ran);
+        }
+        Err(e) => {
+            if failed.as_ref().is_none_or(|(i, _)| f.index < *i) {
+                *failed = Some((f.index, e));
+            }
+        }
+    }
+}
+
+/// Runs one planned statement of job `job` (its `index`, 0-based).
+async fn run_statement(
+    ctx: &SessionContext,
+    job: &str,
+    index: usize,
+    summary: String,
+    plan: LogicalPlan,
+    writes: Vec<(String, SchemaRef)>,
+    outputs: &Outputs,
+) -> Finished {
+    let err = |source| JobError::Statement {
+        job: job.to_string(),
+        statement: index + 1,
+        summary: summary.clone(),
+        source,
+    };
+    let started = std::time::Instant::now();
+    let result = async {
+        let batches = ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(err)?
+            .collect()
+            .await
+            .map_err(err)?;
+        // `RUST_LOG=moodflow::profile=info` shows where a stage's time goes.
+        tracing::info!(
+            target: "moodflow::profile",
+            "{job} statement {} ({summary}): {:.3}s",
+            index + 1,
+            started.elapsed().as_secs_f64()
+        );
+        for (table, schema) in &writes {
+            // Scratch is read by the statements that follow: an empty one
+            // gets a file with its schema at once (a folder without files
+            // is a scan of no partitions, which a Ballista stage cannot
+            // run). Never committed.
+            if table.starts_with(&format!("{SIDE_OUTPUTS_DIR}/")) && count_of(&batches) == 0 {
+                write_empty_scratch(ctx, outputs, table, Arc::clone(schema))
+                    .await
+                    .map_err(err)?;
+            }
+        }
+        Ok(Ran { batches, writes })
+    }
+    .await;
+    Finished { index, result }
 }
 
 /// Writes an empty Parquet file with `schema` into the scratch folder
@@ -786,5 +934,71 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(job.outputs(), vec!["b".to_string(), "a".to_string()]);
+    }
+
+    /// Statements run at once where independent, yet a job reads what an
+    /// earlier statement wrote, reports its first failure in file order,
+    /// and writes nothing outside its staging folder after a failure.
+    #[tokio::test]
+    async fn independent_statements_run_at_once_in_file_order_semantics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_str().expect("utf-8 path");
+        std::fs::write(format!("{d}/src.csv"), "x\n1\n2\n3\n").expect("write");
+        std::fs::create_dir_all(format!("{d}/exports")).expect("mkdir");
+        let outputs = Outputs {
+            curated: format!("{d}/staging"),
+            allowed: vec![format!("{d}/exports")],
+        };
+        let ctx = SessionContext::new();
+        let head = "CREATE EXTERNAL TABLE src (x BIGINT) STORED AS CSV LOCATION '${root}/src.csv' OPTIONS ('format.has_header' 'true');\n";
+
+        // Each table is read back (its schema inferred from the files) only
+        // after the statement writing it finished.
+        let chain = Job::parse(
+            "chain",
+            &format!(
+                "{head}\
+                 COPY (SELECT x FROM src) TO '${{curated}}/a/' STORED AS PARQUET;\n\
+                 COPY (SELECT x * 10 AS y FROM src) TO '${{curated}}/b/' STORED AS PARQUET;\n\
+                 CREATE EXTERNAL TABLE a STORED AS PARQUET LOCATION '${{curated}}/a/';\n\
+                 CREATE EXTERNAL TABLE b STORED AS PARQUET LOCATION '${{curated}}/b/';\n\
+                 COPY (SELECT a.x + b.y AS z FROM a JOIN b ON b.y = a.x * 10) TO '${{curated}}/c/' STORED AS PARQUET;\n\
+                 CREATE EXTERNAL TABLE c STORED AS PARQUET LOCATION '${{curated}}/c/';\n\
+                 SELECT sum(z) AS total FROM c;\n"
+            ),
+        )
+        .expect("parse");
+        let done = chain.execute(&ctx, d, &outputs, &BTreeMap::new()).await.expect("runs");
+        assert_eq!(done.written["a"], 3);
+        assert_eq!(done.written["c"], 3);
+        let total = done.last_result[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .expect("a bigint")
+            .value(0);
+        assert_eq!(total, 11 + 22 + 33);
+
+        // Statement 3 fails while statement 2 may still run; statement 4
+        // writes outside the staging folder and must not start.
+        let failing = Job::parse(
+            "failing",
+            &format!(
+                "{head}\
+                 COPY (SELECT x FROM src) TO '${{curated}}/ok/' STORED AS PARQUET;\n\
+                 COPY (SELECT CAST(concat('x', CAST(x AS VARCHAR)) AS BIGINT) AS bad FROM src) TO '${{curated}}/bad/' STORED AS PARQUET;\n\
+                 COPY (SELECT x FROM src) TO '{d}/exports/out/' STORED AS PARQUET;\n"
+            ),
+        )
+        .expect("parse");
+        let e = failing
+            .execute(&ctx, d, &outputs, &BTreeMap::new())
+            .await
+            .expect_err("statement 3 fails");
+        assert!(matches!(e, JobError::Statement { statement: 3, .. }), "{e}");
+        assert!(
+            !std::path::Path::new(&format!("{d}/exports/out")).exists(),
+            "nothing is written outside the staging folder after a failure"
+        );
     }
 }

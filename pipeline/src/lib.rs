@@ -5,6 +5,7 @@
 //! and the tests use it; it runs on any [`moodflow_engine::Cluster`] and
 //! links no Ballista role.
 
+pub mod access;
 pub mod bench;
 pub mod catalog;
 pub mod census;
