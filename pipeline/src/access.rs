@@ -262,7 +262,8 @@ mod tests {
                 std::sync::Arc::new(datafusion::common::DFSchema::empty()),
             )
             .with_options([("side_outputs".to_string(), format!("{d}/_scan/raw/"))].into())
-            .build(),
+            .build()
+            .into(),
         ));
         cat.record(&create);
         // A stand-in scan of `raw` (the real table needs moodflow's format).
@@ -286,7 +287,8 @@ mod tests {
                 "PARQUET",
                 std::sync::Arc::new(datafusion::common::DFSchema::empty()),
             )
-            .build(),
+            .build()
+            .into(),
         )));
         assert!(!scan.barrier, "{scan:?}");
         assert!(scan.writes.iter().any(|w| w.ends_with("_scan/raw/")), "{scan:?}");
