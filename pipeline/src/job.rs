@@ -32,6 +32,10 @@
 //! another scheme) fails the statement before it writes, moves or deletes
 //! anything. A `COPY` records how many rows it wrote to `<table>`;
 //! `_rejects/<table>` targets count as that table's rejected rows.
+//!
+//! A job reads as a list and behaves as one, but a query or `COPY` starts
+//! as soon as no running statement touches its data ([`crate::access`]),
+//! so that independent small statements share the cores.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -335,9 +339,11 @@ impl Job {
             })
     }
 
-    /// Runs every statement in order on `ctx`: the declared defaults,
-    /// overridden by `vars`, with `${root}` and `${curated}` from `root`
-    /// and `outputs`.
+    /// Runs every statement on `ctx`, with the semantics of a list (each
+    /// sees what the ones before it wrote; the first failure stops it)
+    /// but independent ones at once (see [`crate::access`]); variables are
+    /// the declared defaults, overridden by `vars`, with `${root}` and
+    /// `${curated}` from `root` and `outputs`.
     ///
     /// Tables and views a job creates are its own: they are dropped before
     /// and after it runs, so jobs sharing a session cannot see each other's
@@ -359,9 +365,9 @@ impl Job {
     /// Runs the statements, each as soon as no running one touches what it
     /// touches ([`crate::access`]): DDL and `SET` in file order on the
     /// client, queries and `COPY`s at most [`AT_ONCE`] at a time (see
-    /// [`AT_ONCE_VAR`]). The first
-    /// failing statement (in file order) is the job's error; nothing new
-    /// starts after a failure, and what is running is waited for.
+    /// [`AT_ONCE_VAR`]). The first failing statement (in file order) is
+    /// the job's error; nothing new starts after a failure, and what is
+    /// running is waited for.
     async fn execute_statements(
         &self,
         ctx: &SessionContext,
