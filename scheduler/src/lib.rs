@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use moodflow_engine::codec::{MoodflowLogicalCodec, MoodflowPhysicalCodec};
 
 /// How tasks are spread over executors (`--task-distribution`).
@@ -104,7 +105,41 @@ pub async fn run(opts: SchedulerOptions) -> Result<()> {
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| DataFusionError::Configuration(format!("scheduler state: {e}")))?;
-    start_server(cluster, addr, Arc::new(config))
+    // Ballista's `start_server`, with the listener bound here (below).
+    config
+        .validate()
+        .map_err(|e| DataFusionError::Configuration(format!("scheduler: {e}")))?;
+    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("scheduler: {e}")))?;
+    let listener = nodelay_listener(addr)?;
+    tracing::info!("moodflow scheduler (Ballista) listening on {addr}");
+    start_grpc_service_with_listener(listener, scheduler)
         .await
         .map_err(|e| DataFusionError::Execution(format!("scheduler: {e}")))
+}
+
+/// A listening socket on `addr` with `TCP_NODELAY`, which Linux passes on
+/// to every connection it accepts.
+///
+/// Ballista serves the scheduler's gRPC (job submission and the stream of
+/// job statuses each client waits on) through axum on a plain listener, so
+/// its connections keep Nagle's algorithm: a status message written while
+/// the previous one was not yet acknowledged waited for the client's
+/// delayed ACK. Measured on the standalone cluster (1M generated ratings,
+/// stage 05): the scheduler finished a k-means job 20-25 ms before its
+/// client heard of it, on every one of the stage's 23 jobs.
+fn nodelay_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    let bind = |e: std::io::Error| DataFusionError::Configuration(format!("scheduler: cannot listen on {addr}: {e}"));
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(bind)?;
+    // As tokio's `TcpListener::bind` does: a restarted scheduler can take
+    // its port back at once.
+    socket.set_reuseaddr(true).map_err(bind)?;
+    socket.set_nodelay(true).map_err(bind)?;
+    socket.bind(addr).map_err(bind)?;
+    socket.listen(1024).map_err(bind)
 }
