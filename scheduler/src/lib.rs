@@ -129,7 +129,7 @@ pub async fn run(opts: SchedulerOptions) -> Result<()> {
 /// delayed ACK. Measured on the standalone cluster (1M generated ratings,
 /// stage 05): the scheduler finished a k-means job 20-25 ms before its
 /// client heard of it, on every one of the stage's 23 jobs.
-fn nodelay_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+pub fn nodelay_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     let bind = |e: std::io::Error| DataFusionError::Configuration(format!("scheduler: cannot listen on {addr}: {e}"));
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),

@@ -17,4 +17,5 @@ mod pipeline_generated;
 mod real_movielens;
 mod recommender;
 mod safety;
+mod scheduler;
 mod vader_reference;
