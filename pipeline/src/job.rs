@@ -389,12 +389,7 @@ impl Job {
                     .state()
                     .statement_to_plan(statement)
                     .await
-                    .map_err(|source| JobError::Statement {
-                        job: self.name.clone(),
-                        statement: i + 1,
-                        summary: summary.clone(),
-                        source,
-                    })?;
+                    .map_err(statement_error(&self.name, i, &summary))?;
                 let writes = writes_of(&plan, outputs).map_err(|reason| JobError::Confinement {
                     job: self.name.clone(),
                     statement: i + 1,
@@ -523,6 +518,20 @@ fn settle(f: Finished, done: &mut BTreeMap<usize, Ran>, failed: &mut Option<(usi
     }
 }
 
+/// The error of statement `index` (0-based) of job `job`, as a `map_err`.
+fn statement_error<'a>(
+    job: &'a str,
+    index: usize,
+    summary: &'a str,
+) -> impl Fn(datafusion::error::DataFusionError) -> JobError + Copy + 'a {
+    move |source| JobError::Statement {
+        job: job.to_string(),
+        statement: index + 1,
+        summary: summary.to_string(),
+        source,
+    }
+}
+
 /// Runs one planned statement of job `job` (its `index`, 0-based).
 async fn run_statement(
     ctx: &SessionContext,
@@ -533,12 +542,7 @@ async fn run_statement(
     writes: Vec<(String, SchemaRef)>,
     outputs: &Outputs,
 ) -> Finished {
-    let err = |source| JobError::Statement {
-        job: job.to_string(),
-        statement: index + 1,
-        summary: summary.clone(),
-        source,
-    };
+    let err = statement_error(job, index, &summary);
     let started = std::time::Instant::now();
     let result = async {
         let batches = ctx
