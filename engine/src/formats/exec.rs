@@ -23,10 +23,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, Date32Builder, Int32Builder, Int64Builder, Int8Builder, RecordBatch, StringArray, StringBuilder,
-    UInt64Array,
+    ArrayRef, AsArray, Date32Builder, Float64Builder, Int32Builder, Int64Builder, Int8Builder, RecordBatch,
+    StringArray, StringBuilder, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::compute::kernels::cast_utils::Parser;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::memory::MemorySourceConfig;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_datafusion_err, internal_err, DataFusionError, Result};
@@ -56,8 +57,71 @@ pub enum FileKind {
     /// Netflix Prize `movie_titles.csv` / `.txt`.
     Titles,
     /// MovieLens CSV (`movies.csv`, `ratings.csv`, `tags.csv`), read by
-    /// [`super::csv`] into the table's declared text columns.
+    /// [`super::csv`] into the table's declared columns (see [`CsvColumn`]).
     Csv,
+}
+
+/// What a MOODFLOW_CSV column is read as.
+///
+/// A typed column holds exactly what `TRY_CAST(text AS <type>)` gives for
+/// the field's text: the same Arrow parser, so a value that does not parse
+/// is NULL and the job's own checks turn it into a reject with its reason,
+/// as they did from the text (the record's `raw_line` keeps what was
+/// read). Typed, a column of numbers is parsed once, where the bytes are,
+/// instead of being copied into a string column and cast in SQL (10M
+/// generated ratings: see README "Performance").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CsvType {
+    /// `VARCHAR`: the field's text.
+    Text,
+    /// `INT`.
+    Int32,
+    /// `BIGINT`.
+    Int64,
+    /// `DOUBLE`.
+    Float64,
+}
+
+impl CsvType {
+    /// The type a declared column is read as, if it is one of these.
+    pub fn of(data_type: &DataType) -> Option<Self> {
+        match data_type {
+            DataType::Utf8 => Some(Self::Text),
+            DataType::Int32 => Some(Self::Int32),
+            DataType::Int64 => Some(Self::Int64),
+            DataType::Float64 => Some(Self::Float64),
+            _ => None,
+        }
+    }
+
+    /// The column's Arrow type.
+    pub fn data_type(self) -> DataType {
+        match self {
+            Self::Text => DataType::Utf8,
+            Self::Int32 => DataType::Int32,
+            Self::Int64 => DataType::Int64,
+            Self::Float64 => DataType::Float64,
+        }
+    }
+}
+
+/// A declared column of a MOODFLOW_CSV table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvColumn {
+    /// Its name (also what the header line is recognised by).
+    pub name: String,
+    /// What it is read as.
+    pub kind: CsvType,
+}
+
+impl CsvColumn {
+    /// A text column.
+    pub fn text(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            kind: CsvType::Text,
+        }
+    }
 }
 
 /// Which rows a scan emits: a pushed-down `reason IS NULL` or
@@ -113,7 +177,7 @@ pub struct ScanSpec {
     pub chunk_bytes: u64,
     /// CSV: the declared columns, in order (empty for Netflix files).
     #[serde(default)]
-    pub columns: Vec<String>,
+    pub columns: Vec<CsvColumn>,
     /// CSV: the bounds of one record.
     #[serde(default = "default_csv_bounds")]
     pub csv_bounds: (u64, usize),
@@ -219,8 +283,8 @@ fn reject_fields(kind: FileKind) -> Vec<Field> {
 /// The full schema of a scan of `kind`: the parsed columns (null in a
 /// reject), then `file`, `line`, (`line_end`,) `raw_line`, `reason` (null
 /// in a valid rating; a valid title or CSV record has its `file`, lines
-/// and raw text). `columns` are a CSV table's declared columns, all text.
-pub fn full_schema(kind: FileKind, columns: &[String]) -> SchemaRef {
+/// and raw text). `columns` are a CSV table's declared columns.
+pub fn full_schema(kind: FileKind, columns: &[CsvColumn]) -> SchemaRef {
     let mut fields = match kind {
         FileKind::Ratings => vec![
             Field::new("movie_id", DataType::Int64, true),
@@ -233,7 +297,10 @@ pub fn full_schema(kind: FileKind, columns: &[String]) -> SchemaRef {
             Field::new("year", DataType::Int32, true),
             Field::new("title", DataType::Utf8, true),
         ],
-        FileKind::Csv => columns.iter().map(|c| Field::new(c, DataType::Utf8, true)).collect(),
+        FileKind::Csv => columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.kind.data_type(), true))
+            .collect(),
     };
     fields.extend(reject_fields(kind));
     Arc::new(Schema::new(fields))
@@ -629,8 +696,8 @@ struct Rows {
     /// CSV: which columns of the full schema the scan outputs (the others
     /// are not built).
     wanted: Vec<bool>,
-    columns: Vec<String>,
-    csv: Vec<StringBuilder>,
+    columns: Vec<CsvColumn>,
+    csv: Vec<CsvBuilder>,
     line_end: Int64Builder,
     movie_id: Int64Builder,
     customer_id: Int64Builder,
@@ -658,7 +725,7 @@ impl Rows {
             filter: spec.rows,
             wanted,
             columns: spec.columns.clone(),
-            csv: spec.columns.iter().map(|_| StringBuilder::new()).collect(),
+            csv: spec.columns.iter().map(|c| CsvBuilder::new(c.kind)).collect(),
             line_end: Int64Builder::new(),
             movie_id: Int64Builder::new(),
             customer_id: Int64Builder::new(),
@@ -718,7 +785,7 @@ impl Rows {
             Ok(spans) => {
                 for (i, span) in spans.iter().enumerate() {
                     if self.wanted[i] {
-                        self.csv[i].append_value(record.field(*span));
+                        self.csv[i].append(&record.field(*span));
                     }
                 }
             }
@@ -791,7 +858,7 @@ impl Rows {
                 Arc::new(self.year.finish()),
                 Arc::new(self.title.finish()),
             ],
-            FileKind::Csv => self.csv.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect(),
+            FileKind::Csv => self.csv.iter_mut().map(CsvBuilder::finish).collect(),
         };
         columns.extend([Arc::new(self.file.finish()) as ArrayRef, Arc::new(self.line.finish())]);
         if self.kind == FileKind::Csv {
@@ -810,6 +877,53 @@ impl Rows {
             }
         }
         Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
+
+/// The builder of one CSV column: text as is, a number through the
+/// parser `TRY_CAST` uses (see [`CsvType`]).
+enum CsvBuilder {
+    Text(StringBuilder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    Float64(Float64Builder),
+}
+
+impl CsvBuilder {
+    fn new(kind: CsvType) -> Self {
+        match kind {
+            CsvType::Text => Self::Text(StringBuilder::new()),
+            CsvType::Int32 => Self::Int32(Int32Builder::new()),
+            CsvType::Int64 => Self::Int64(Int64Builder::new()),
+            CsvType::Float64 => Self::Float64(Float64Builder::new()),
+        }
+    }
+
+    fn append(&mut self, text: &str) {
+        match self {
+            Self::Text(b) => b.append_value(text),
+            Self::Int32(b) => b.append_option(Int32Type::parse(text)),
+            Self::Int64(b) => b.append_option(Int64Type::parse(text)),
+            Self::Float64(b) => b.append_option(Float64Type::parse(text)),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Text(b) => b.append_null(),
+            Self::Int32(b) => b.append_null(),
+            Self::Int64(b) => b.append_null(),
+            Self::Float64(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Text(b) => Arc::new(b.finish()),
+            Self::Int32(b) => Arc::new(b.finish()),
+            Self::Int64(b) => Arc::new(b.finish()),
+            Self::Float64(b) => Arc::new(b.finish()),
+        }
     }
 }
 
@@ -1186,7 +1300,7 @@ struct CsvFile {
     /// One past the range's last byte: the sync point of its end.
     stop: u64,
     reader: super::csv::CsvReader,
-    columns: Vec<String>,
+    columns: Vec<CsvColumn>,
     /// The file's first record has not been seen yet (it may be the
     /// header): only a range that starts the file has it.
     first: bool,
@@ -1337,14 +1451,14 @@ impl CsvFile {
 /// The header is detected, not assumed: the first record is the header
 /// when its fields are the declared column names (case and surrounding
 /// blanks aside); otherwise it is data like every other record.
-fn is_header(record: &super::csv::RecordRef<'_>, columns: &[String]) -> bool {
+fn is_header(record: &super::csv::RecordRef<'_>, columns: &[CsvColumn]) -> bool {
     match record.outcome {
         Ok(spans) => {
             spans.len() == columns.len()
                 && spans
                     .iter()
                     .zip(columns)
-                    .all(|(s, c)| record.field(*s).trim().eq_ignore_ascii_case(c))
+                    .all(|(s, c)| record.field(*s).trim().eq_ignore_ascii_case(&c.name))
         }
         Err(_) => false,
     }

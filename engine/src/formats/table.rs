@@ -32,7 +32,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
 use datafusion::common::{plan_datafusion_err, plan_err, Column, Result};
 use datafusion::datasource::listing::ListingTableUrl;
@@ -44,7 +44,8 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use super::exec::{
-    full_schema, splits_source, FileKind, FileRange, RawScanExec, RowFilter, ScanSpec, DEFAULT_CHUNK_BYTES,
+    full_schema, splits_source, CsvColumn, CsvType, FileKind, FileRange, RawScanExec, RowFilter, ScanSpec,
+    DEFAULT_CHUNK_BYTES,
 };
 use super::titles::Encoding;
 
@@ -67,7 +68,7 @@ pub struct TableSpec {
     pub optional: bool,
     /// CSV: the declared columns.
     #[serde(default)]
-    pub columns: Vec<String>,
+    pub columns: Vec<CsvColumn>,
     /// CSV: lines and bytes one record may span.
     #[serde(default = "super::exec::default_csv_bounds")]
     pub csv_bounds: (u64, usize),
@@ -384,13 +385,19 @@ impl TableProviderFactory for RawTableFactory {
             if cmd.schema.fields().is_empty() {
                 return plan_err!("{}: a MOODFLOW_CSV table needs its column list", cmd.name);
             }
-            spec.columns = cmd.schema.fields().iter().map(|f| f.name().clone()).collect();
-            if let Some(f) = cmd.schema.fields().iter().find(|f| f.data_type() != &DataType::Utf8) {
-                return plan_err!(
-                    "{}: column {} must be VARCHAR (a MOODFLOW_CSV table reads text; cast in SQL, so a bad value is a reject)",
-                    cmd.name,
-                    f.name()
-                );
+            for f in cmd.schema.fields() {
+                let Some(kind) = CsvType::of(f.data_type()) else {
+                    return plan_err!(
+                        "{}: column {} is {}; a MOODFLOW_CSV column is VARCHAR, INT, BIGINT or DOUBLE (a number that does not parse is NULL, as TRY_CAST gives it, for the job's checks to reject)",
+                        cmd.name,
+                        f.name(),
+                        f.data_type()
+                    );
+                };
+                spec.columns.push(CsvColumn {
+                    name: f.name().clone(),
+                    kind,
+                });
             }
         } else if !cmd.schema.fields().is_empty() {
             return plan_err!(

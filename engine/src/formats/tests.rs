@@ -338,3 +338,125 @@ proptest! {
         prop_assert_eq!(sums[2].unwrap_or(0) + header, physical);
     }
 }
+
+/// A typed MOODFLOW_CSV column holds what `TRY_CAST` of the same field's
+/// text gives (DataFusion's cast, run on a text table over the same file),
+/// NULL where it does not parse, after a trip through the codecs; a record
+/// that is a reject has NULL in every column, typed or not.
+#[test]
+fn a_typed_csv_column_is_try_cast_of_its_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let values = [
+        "12",
+        " 12",
+        "12 ",
+        "+12",
+        "-3",
+        "0",
+        "007",
+        "1e3",
+        "4.5",
+        "4.",
+        ".5",
+        "abc",
+        "",
+        "NaN",
+        "inf",
+        "-inf",
+        "0x10",
+        "9223372036854775807",
+        "9223372036854775808",
+        "2147483648",
+        "1_000",
+        "\"\"\"5\"\"\"",
+        "\"7\"",
+        "5\r",
+    ];
+    let mut text = String::from("a,b,c\n");
+    for v in values {
+        text.push_str(&format!("{v},{v},{v}\n"));
+    }
+    text.push_str("1,2\n"); // a reject: two fields
+    std::fs::write(dir.path().join("t.csv"), &text).expect("write");
+    let config = crate::session_config(&[]).expect("config").with_batch_size(5);
+    let ctx = crate::local_context(config).expect("context");
+    let runtime = crate::tokio_runtime().expect("runtime");
+    let (typed, reference) = runtime.block_on(async {
+        for (name, types) in [("typed", ["BIGINT", "INT", "DOUBLE"]), ("text", ["VARCHAR"; 3])] {
+            ctx.sql(&format!(
+                "CREATE EXTERNAL TABLE {name} (a {}, b {}, c {}) STORED AS MOODFLOW_CSV LOCATION '{}/t.csv'",
+                types[0],
+                types[1],
+                types[2],
+                dir.path().display()
+            ))
+            .await
+            .expect("create");
+        }
+        let typed = run_decoded(
+            &ctx,
+            "SELECT line, CAST(a AS VARCHAR), CAST(b AS VARCHAR), CAST(c AS VARCHAR), reason FROM typed",
+        )
+        .await;
+        let reference = run_decoded(
+            &ctx,
+            "SELECT line, CAST(TRY_CAST(a AS BIGINT) AS VARCHAR), CAST(TRY_CAST(b AS INT) AS VARCHAR), \
+             CAST(TRY_CAST(c AS DOUBLE) AS VARCHAR), reason FROM text",
+        )
+        .await;
+        (typed, reference)
+    });
+    let rows = |batches: &[RecordBatch]| {
+        let mut out: Vec<Vec<Option<String>>> = Vec::new();
+        for b in batches {
+            let columns: Vec<_> = b
+                .columns()
+                .iter()
+                .map(|c| {
+                    datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8).expect("cast")
+                })
+                .collect();
+            for i in 0..b.num_rows() {
+                out.push(
+                    columns
+                        .iter()
+                        .map(|c| {
+                            let c = c.as_string::<i32>();
+                            (!c.is_null(i)).then(|| c.value(i).to_string())
+                        })
+                        .collect(),
+                );
+            }
+        }
+        out.sort();
+        out
+    };
+    let (typed, reference) = (rows(&typed), rows(&reference));
+    assert_eq!(typed.len(), values.len() + 1, "every record, the header aside");
+    assert_eq!(typed, reference);
+    // Not vacuous: numbers parsed, bad values NULL, the reject all NULL.
+    let a: Vec<Option<&str>> = typed.iter().map(|r| r[1].as_deref()).collect();
+    assert!(a.contains(&Some("12")) && a.contains(&Some("-3")) && a.contains(&None));
+    let reject = typed.iter().find(|r| r[4].is_some()).expect("the two-field record");
+    assert_eq!(reject[1..4], [None, None, None]);
+}
+
+/// A column type a MOODFLOW_CSV table cannot read is a plan error naming
+/// the table and the column.
+#[test]
+fn an_unsupported_csv_column_type_is_a_plan_error() {
+    let config = crate::session_config(&[]).expect("config");
+    let ctx = crate::local_context(config).expect("context");
+    let runtime = crate::tokio_runtime().expect("runtime");
+    let err = runtime
+        .block_on(
+            ctx.sql("CREATE EXTERNAL TABLE d (a BIGINT, day DATE) STORED AS MOODFLOW_CSV LOCATION '/nowhere/d.csv'"),
+        )
+        .err()
+        .expect("a DATE column is refused")
+        .to_string();
+    assert!(
+        err.contains("d: column day is Date32") && err.contains("VARCHAR, INT, BIGINT or DOUBLE"),
+        "{err}"
+    );
+}
