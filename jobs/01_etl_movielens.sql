@@ -124,10 +124,12 @@ CREATE EXTERNAL TABLE ratings_once ("userId" BIGINT, "movieId" BIGINT, rating DO
   reason VARCHAR, file VARCHAR, line BIGINT, line_end BIGINT, raw_line VARCHAR)
 STORED AS PARQUET LOCATION '${curated}/_scan/ratings_checked/';
 
+-- Dictionaries only where a column has few values (see stage 09).
 COPY (
   SELECT "userId", "movieId", rating, "timestamp"
   FROM ratings_once WHERE reason IS NULL
-) TO '${curated}/movielens_ratings/' STORED AS PARQUET;
+) TO '${curated}/movielens_ratings/' STORED AS PARQUET
+OPTIONS ('dictionary_enabled' 'false', 'dictionary_enabled::rating' 'true');
 
 COPY (
   SELECT file, line, line_end, raw_line, reason
