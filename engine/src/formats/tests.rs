@@ -452,8 +452,7 @@ fn an_unsupported_csv_column_type_is_a_plan_error() {
         .block_on(
             ctx.sql("CREATE EXTERNAL TABLE d (a BIGINT, day DATE) STORED AS MOODFLOW_CSV LOCATION '/nowhere/d.csv'"),
         )
-        .err()
-        .expect("a DATE column is refused")
+        .expect_err("a DATE column is refused")
         .to_string();
     assert!(
         err.contains("d: column day is Date32") && err.contains("VARCHAR, INT, BIGINT or DOUBLE"),
