@@ -73,7 +73,7 @@ STORED AS PARQUET LOCATION '${curated}/movielens_movies/';
 
 -- The ratings' numbers are parsed by the scan (typed columns; NULL where
 -- TRY_CAST of the text would be NULL), not copied into text columns and
--- cast here: 10M generated ratings, see README "Performance".
+-- cast here: 10M generated ratings, see README "Benchmarks".
 CREATE VIEW ratings_checked AS
 SELECT r."userId" AS user_id, r."movieId" AS movie_id, r.rating AS stars, r."timestamp" AS ts,
        r.file, r.line, r.line_end, r.raw_line,

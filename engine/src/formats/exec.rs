@@ -68,8 +68,8 @@ pub enum FileKind {
 /// is NULL and the job's own checks turn it into a reject with its reason,
 /// as they did from the text (the record's `raw_line` keeps what was
 /// read). Typed, a column of numbers is parsed once, where the bytes are,
-/// instead of being copied into a string column and cast in SQL (10M
-/// generated ratings: see README "Performance").
+/// instead of being copied into a string column and cast in SQL (see
+/// README "Typed CSV columns" and "Benchmarks").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CsvType {
     /// `VARCHAR`: the field's text.
@@ -112,16 +112,6 @@ pub struct CsvColumn {
     pub name: String,
     /// What it is read as.
     pub kind: CsvType,
-}
-
-impl CsvColumn {
-    /// A text column.
-    pub fn text(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            kind: CsvType::Text,
-        }
-    }
 }
 
 /// Which rows a scan emits: a pushed-down `reason IS NULL` or
