@@ -243,9 +243,14 @@ async fn csv_scan(
     ))
     .await
     .expect("create");
-    let batches = run_decoded(&ctx, "SELECT * FROM m").await;
+    text_rows(&run_decoded(&ctx, "SELECT * FROM m").await)
+}
+
+/// Every row of `batches`, each column cast to text (null as `None`), in
+/// order.
+fn text_rows(batches: &[RecordBatch]) -> Vec<Vec<Option<String>>> {
     let mut out = Vec::new();
-    for b in &batches {
+    for b in batches {
         let columns: Vec<_> = b
             .columns()
             .iter()
@@ -407,27 +412,7 @@ fn a_typed_csv_column_is_try_cast_of_its_text() {
         (typed, reference)
     });
     let rows = |batches: &[RecordBatch]| {
-        let mut out: Vec<Vec<Option<String>>> = Vec::new();
-        for b in batches {
-            let columns: Vec<_> = b
-                .columns()
-                .iter()
-                .map(|c| {
-                    datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8).expect("cast")
-                })
-                .collect();
-            for i in 0..b.num_rows() {
-                out.push(
-                    columns
-                        .iter()
-                        .map(|c| {
-                            let c = c.as_string::<i32>();
-                            (!c.is_null(i)).then(|| c.value(i).to_string())
-                        })
-                        .collect(),
-                );
-            }
-        }
+        let mut out = text_rows(batches);
         out.sort();
         out
     };
