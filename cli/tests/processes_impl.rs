@@ -148,6 +148,7 @@ fn separate_processes_give_the_standalone_outputs() {
             .await
             .expect("verify");
         assert!(report.passed(), "{}", report.render());
+        stages_ran_side_by_side(&cluster.rest, &stages).await;
 
         let (a, b) = (tables(alone.path()).await, tables(spread.path()).await);
         assert_eq!(
@@ -164,6 +165,31 @@ fn separate_processes_give_the_standalone_outputs() {
             }
         }
     });
+}
+
+/// Every job on the scheduler carries the name of the stage that ran it,
+/// and stage 07, which reads no MovieLens table, started before stage 01
+/// had finished: the stages ran side by side, each on its own session.
+async fn stages_ran_side_by_side(rest: &str, stages: &[moodflow_pipeline::stages::Stage]) {
+    use moodflow_pipeline::stages::job_name;
+    let rest = moodflow_engine::rest::SchedulerRest::new(rest, Duration::from_secs(10)).expect("client");
+    let jobs = rest.jobs().await.expect("the scheduler's jobs");
+    let names: Vec<String> = stages.iter().map(|s| job_name(&s.id())).collect();
+    for job in &jobs {
+        assert!(names.contains(&job.job_name), "job {} is named {:?}", job.job_id, job.job_name);
+    }
+    let of = |stage: &str| {
+        let name = job_name(stage);
+        let mine: Vec<_> = jobs.iter().filter(|j| j.job_name == name).collect();
+        assert!(!mine.is_empty(), "no job of {stage}");
+        mine
+    };
+    let first_07 = of("07_ingest_netflix_prize").iter().map(|j| j.start_time).min();
+    let last_01 = of("01_etl_movielens").iter().map(|j| j.end_time).max();
+    assert!(
+        first_07 < last_01,
+        "stage 07's first job started at {first_07:?}, after stage 01's last ended at {last_01:?}"
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use datafusion::catalog::MemoryCatalogProviderList;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
@@ -166,6 +167,34 @@ impl Cluster {
             _keep: keep,
         })
     }
+
+    /// A new session on the same scheduler, runtime and settings, with its
+    /// own tables and views and its own settings from now on, whose
+    /// Ballista jobs are named `job_name` (the scheduler's job list and REST
+    /// API show it). Stages that run side by side each take one: a job
+    /// drops its session's tables before and after it runs, and a `SET`
+    /// must not change another stage's settings.
+    pub fn session(&self, job_name: &str) -> Cluster {
+        let state = self.ctx.state();
+        let config = state
+            .config()
+            .clone()
+            .with_ballista_job_name(job_name)
+            // An empty catalogue list gets DataFusion's default catalogue
+            // and schema only when asked to.
+            .with_create_default_catalog_and_schema(true);
+        // The existing state's planners, codecs, functions and runtime
+        // (object stores) are kept; its catalogue and session id are not.
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_config(config)
+            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+            .build();
+        Cluster {
+            ctx: SessionContext::new_with_state(state),
+            scheduler_url: self.scheduler_url.clone(),
+            _keep: self._keep.clone(),
+        }
+    }
 }
 
 /// A session on the Ballista scheduler at `url` (`df://host:port`; the
@@ -227,6 +256,50 @@ mod tests {
             .await?
             .collect()
             .await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_session_of_a_cluster_has_its_own_tables_and_job_name() -> Result<()> {
+        // No scheduler is contacted until a query runs on the cluster.
+        let cluster = Cluster::connect(
+            "http://127.0.0.1:9".into(),
+            session_state(session_config(&[])?)?,
+            None,
+        )?;
+        cluster.ctx.sql("CREATE VIEW mine AS SELECT 1 AS one").await?;
+        let stage = cluster.session("moodflow 07_ingest_netflix_prize");
+        stage.ctx.sql("CREATE VIEW theirs AS SELECT 2 AS two").await?;
+        let names = |ctx: &SessionContext| {
+            let mut n = ctx
+                .catalog("datafusion")
+                .and_then(|c| c.schema("public"))
+                .map(|s| s.table_names())
+                .unwrap_or_default();
+            n.sort();
+            n
+        };
+        assert_eq!(names(&cluster.ctx), ["mine"]);
+        assert_eq!(names(&stage.ctx), ["theirs"]);
+        let job_name = |ctx: &SessionContext| {
+            ctx.state()
+                .config()
+                .options()
+                .entries()
+                .into_iter()
+                .find(|e| e.key == "ballista.job.name")
+                .and_then(|e| e.value)
+        };
+        assert_eq!(job_name(&cluster.ctx).as_deref(), Some("moodflow"));
+        assert_eq!(job_name(&stage.ctx).as_deref(), Some("moodflow 07_ingest_netflix_prize"));
+        assert_ne!(cluster.ctx.session_id(), stage.ctx.session_id());
+        // The UDFs and table formats came along.
+        stage.ctx.sql("SELECT vader_compound('good') AS c").await?;
+        assert!(stage
+            .ctx
+            .state()
+            .table_factories()
+            .contains_key(crate::formats::CSV_FORMAT));
         Ok(())
     }
 

@@ -565,7 +565,7 @@ fn pipeline_table(ratings: u64, ours: &Figures, theirs: Option<&Figures>) -> Str
         }
         rows.push(row);
     }
-    let mut total = vec!["stages".to_string(), format!("{:.2}", ours.stage_sum()), mib(ours.peak)];
+    let mut total = vec!["stages' sum".to_string(), format!("{:.2}", ours.stage_sum()), mib(ours.peak)];
     let mut process = vec!["process".to_string(), format!("{:.2}", ours.wall), String::new()];
     if let Some(t) = theirs {
         total.extend([
@@ -588,6 +588,12 @@ fn pipeline_table(ratings: u64, ours: &Figures, theirs: Option<&Figures>) -> Str
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     out.push_str(&crate::output::text_table(header, &[1, 2, 3, 4, 5], rows));
+    if ours.stage_sum() > ours.wall {
+        out.push_str(
+            "moodflow runs a stage as soon as the stages it reads from are done (07 beside 01, and so on), \
+             so its stages' times overlap: compare the process line\n",
+        );
+    }
     if let Some(t) = theirs {
         if let (Some(a), Some(b)) = (ours.peak, t.peak) {
             out.push_str(&format!(

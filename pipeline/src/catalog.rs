@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::stages::{Stage, StageKind, NETFLIX_STAGES, RECOMMENDER_STAGES, STAGES};
+use crate::stages::{Stage, NETFLIX_STAGES, RECOMMENDER_STAGES, STAGES};
 
 /// One table the pipeline writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,16 +47,10 @@ pub fn tables() -> Vec<TableInfo> {
     for stage in all_stages() {
         let netflix = NETFLIX_STAGES.iter().any(|s| s.number == stage.number);
         let recommender = RECOMMENDER_STAGES.iter().any(|s| s.number == stage.number);
-        let (outputs, may_be_empty) = match (&stage.kind, stage.job()) {
-            (StageKind::Sql(_), Some(Ok(job))) => (job.outputs(), job.may_be_empty.clone()),
-            // An embedded job that does not parse is caught by the tests
-            // of the job files; it lists no table here.
-            (StageKind::Sql(_), _) => (Vec::new(), Vec::new()),
-            (StageKind::TrainKMeans, _) => (KMEANS_TABLES.iter().map(|t| t.to_string()).collect(), Vec::new()),
-            (StageKind::TrainRecommender, _) => (
-                crate::recommender::TABLES.iter().map(|t| t.to_string()).collect(),
-                Vec::new(),
-            ),
+        let outputs = stage.writes();
+        let may_be_empty = match stage.job() {
+            Some(Ok(job)) => job.may_be_empty,
+            _ => Vec::new(),
         };
         for table in outputs.iter().filter(|t| !t.starts_with("_rejects/")) {
             out.push(TableInfo {

@@ -71,11 +71,13 @@ async fn job_signature(rest: &SchedulerRest, job_id: &str) -> Option<String> {
     )
 }
 
-/// Watches the jobs started since `since_ms` while some of the executors
-/// in `before` are lost: a job whose stages make no progress for `stall`
-/// is cancelled (`PATCH /api/job/{id}`), so the stage fails with an error
-/// instead of hanging. Returns the cancelled job's id; runs until then.
-pub async fn watchdog(rest: &str, before: &[Executor], since_ms: u64, stall: Duration) -> String {
+/// Watches the jobs named `job_name` started since `since_ms` while some
+/// of the executors in `before` are lost: a job whose stages make no
+/// progress for `stall` is cancelled (`PATCH /api/job/{id}`), so the stage
+/// fails with an error instead of hanging. Returns the cancelled job's id;
+/// runs until then. (The name keeps it to its own stage's jobs when stages
+/// run side by side.)
+pub async fn watchdog(rest: &str, job_name: &str, before: &[Executor], since_ms: u64, stall: Duration) -> String {
     let base = rest.trim_end_matches('/');
     let mut seen: HashMap<String, (String, Instant)> = HashMap::new();
     loop {
@@ -92,7 +94,7 @@ pub async fn watchdog(rest: &str, before: &[Executor], since_ms: u64, stall: Dur
         };
         for job in jobs {
             let running = matches!(job.status.as_str(), "Running" | "Queued");
-            if !running || job.start_time < since_ms {
+            if !running || job.start_time < since_ms || job.job_name != job_name {
                 continue;
             }
             let id = job.job_id.as_str();

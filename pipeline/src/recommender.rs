@@ -25,6 +25,8 @@ use crate::stages::TrainError;
 pub const MODEL_DIR: &str = "models/recommender";
 /// The tables stage 12 writes.
 pub const TABLES: &[&str] = &["user_factors", "item_factors"];
+/// The tables stage 12 may learn from (one of them: see [`source`]).
+pub const INPUTS: &[&str] = &["unified_ratings", "movielens_ratings"];
 
 /// The ratings the recommender learns from, as a query over a registered
 /// table `als_source`, and that table's name.

@@ -4,10 +4,12 @@
 //! succeeded, so a failed stage leaves the previous version intact.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use datafusion::common::DataFusionError;
 use datafusion::prelude::SessionContext;
+use futures::stream::{FuturesUnordered, StreamExt};
 use moodflow_engine::{Cluster, StorageRoot};
 use moodflow_ml::kmeans::driver::Params;
 use moodflow_ml::kmeans::model::Model;
@@ -61,6 +63,51 @@ impl Stage {
     pub fn job(&self) -> Option<Result<Job, JobError>> {
         self.sql().map(|sql| Job::parse(format!("jobs/{}.sql", self.id()), sql))
     }
+
+    /// The curated tables the stage reads: a job's `${root}/curated/…`
+    /// tables, stage 05's features, stage 12's ratings (either source).
+    pub fn reads(&self) -> Vec<String> {
+        match self.kind {
+            StageKind::Sql(_) => match self.job() {
+                Some(Ok(job)) => job.curated_inputs(),
+                _ => Vec::new(),
+            },
+            StageKind::TrainKMeans => vec!["nf_features".to_string()],
+            StageKind::TrainRecommender => crate::recommender::INPUTS.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    /// The tables the stage writes under `curated/`, a table's rejects as
+    /// `_rejects/<table>` (for a job: its `COPY` targets in file order).
+    pub fn writes(&self) -> Vec<String> {
+        let names = |tables: &[&str]| tables.iter().map(|t| t.to_string()).collect();
+        match self.kind {
+            StageKind::Sql(_) => match self.job() {
+                Some(Ok(job)) => job.outputs(),
+                // An embedded job that does not parse is caught by the
+                // tests of the job files and by `run_stages` before it starts.
+                _ => Vec::new(),
+            },
+            StageKind::TrainKMeans => names(crate::catalog::KMEANS_TABLES),
+            StageKind::TrainRecommender => names(crate::recommender::TABLES),
+        }
+    }
+}
+
+/// For each of `stages`, the earlier ones in the list it must wait for:
+/// those that write a table it reads. A stage reads what was committed
+/// before it starts, so one whose tables come from no stage in the list
+/// (an earlier run's) waits for none.
+pub fn dependencies(stages: &[Stage]) -> Vec<Vec<usize>> {
+    let writes: Vec<Vec<String>> = stages.iter().map(Stage::writes).collect();
+    stages
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
+            let reads = stage.reads();
+            (0..i).filter(|&j| writes[j].iter().any(|w| reads.contains(w))).collect()
+        })
+        .collect()
 }
 
 /// The stages `moodflow run` runs, in order; the SQL is embedded so the
@@ -305,6 +352,9 @@ pub struct StageReport {
 pub struct RunReport {
     /// One report per stage, in order.
     pub stages: Vec<StageReport>,
+    /// The run's wall time: less than the stages' sum when some ran side
+    /// by side.
+    pub elapsed: Duration,
 }
 
 impl RunReport {
@@ -342,17 +392,21 @@ impl RunReport {
             .collect();
         serde_json::json!({
             "stages": stages,
-            "seconds": self.stages.iter().map(|s| s.elapsed.as_secs_f64()).sum::<f64>(),
+            "seconds": self.elapsed.as_secs_f64(),
+            "stages_seconds": self.stages_elapsed().as_secs_f64(),
             "peak_rss_mib": self.peak_rss_mib(),
         })
+    }
+
+    /// The stages' own times added up.
+    pub fn stages_elapsed(&self) -> Duration {
+        self.stages.iter().map(|s| s.elapsed).sum()
     }
 
     /// A plain-text summary table.
     pub fn render(&self) -> String {
         let mut rows = Vec::new();
-        let mut total = Duration::ZERO;
         for s in &self.stages {
-            total += s.elapsed;
             for (i, (table, written)) in s.written.iter().enumerate() {
                 let rejected = s.rejected.get(table).copied().unwrap_or(0);
                 // The stage's own columns on its first line only.
@@ -382,7 +436,15 @@ impl RunReport {
             &[2, 3, 4, 5, 6],
             rows,
         );
-        out.push_str(&format!("\ntotal time {:.2}s", total.as_secs_f64()));
+        out.push_str(&format!("\ntotal time {:.2}s", self.elapsed.as_secs_f64()));
+        let sum = self.stages_elapsed();
+        // Stages that ran side by side each count their whole time.
+        if sum > self.elapsed + Duration::from_millis(10) {
+            out.push_str(&format!(
+                " (the stages' times add up to {:.2}s: some ran side by side)",
+                sum.as_secs_f64()
+            ));
+        }
         match self.peak_rss_mib() {
             Some(peak) => out.push_str(&format!(", peak RSS {peak:.0} MiB\n")),
             None => out.push('\n'),
@@ -398,7 +460,38 @@ impl RunReport {
 
 pub use crate::output::group;
 
-/// Runs `stages` in order against `root`; stops at the first failure.
+/// How many stages of a run may run at once: two, so a stage made of
+/// chains of small jobs (02, 03, 05) leaves its idle core to one that
+/// needs nothing from it (07 needs no MovieLens table), while memory stays
+/// that of two stages.
+pub const STAGES_AT_ONCE: usize = 2;
+
+/// The variable that overrides [`STAGES_AT_ONCE`] (`1`: the stages one
+/// after the other in list order; for comparing, or to bound memory).
+pub const STAGES_AT_ONCE_VAR: &str = "MOODFLOW_STAGES_AT_ONCE";
+
+/// [`STAGES_AT_ONCE`], or a positive number in [`STAGES_AT_ONCE_VAR`].
+fn stages_at_once() -> usize {
+    std::env::var(STAGES_AT_ONCE_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n >= 1)
+        .unwrap_or(STAGES_AT_ONCE)
+}
+
+/// The name of a stage's Ballista jobs (`moodflow 07_ingest_netflix_prize`),
+/// by which its progress line and its stall watchdog find them among the
+/// jobs of stages running beside it.
+pub fn job_name(stage_id: &str) -> String {
+    format!("moodflow {stage_id}")
+}
+
+/// Runs `stages` against `root`, each as soon as the stages it reads from
+/// ([`dependencies`]) have committed, at most [`STAGES_AT_ONCE`] at a
+/// time, each on a session of its own; the report lists them in order.
+/// After a failure nothing new starts and what runs is waited for (each
+/// stage commits only its own tables, and only when it succeeds); the
+/// error is that of the first failed stage in list order.
 pub async fn run_stages(
     cluster: &Cluster,
     root: &StorageRoot,
@@ -420,56 +513,125 @@ pub async fn run_stages(
             source,
         })?;
     crate::job::check_conf_vars(&jobs, conf_vars).map_err(PipelineError::Conf)?;
-    let vars = conf_vars.clone();
-    let mut report = RunReport::default();
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for stage in stages {
-        let mut attempt = 0;
-        // The executors at the first attempt: a retry is watched against
-        // them too, since a loss can leave the survivors unable to run
-        // anything (Ballista 55 may keep a slot of an aborted task busy).
-        let before = crate::census::executors(&cluster.scheduler_url).await;
-        crate::memory::reset_peak_rss();
-        let mut stage_report = loop {
-            attempt += 1;
-            let result = run_watched(cluster, root, stage, &vars, options, progress, &mut counts, &before).await;
-            let e = match result {
-                Ok(report) => break report,
-                Err(e) => e,
-            };
-            let lost = match &before {
-                Some(before) => crate::census::lost(&cluster.scheduler_url, before).await,
-                None => Vec::new(),
-            };
-            if lost.is_empty() {
-                return Err(e);
+    let started = Instant::now();
+    let counts = Mutex::new(BTreeMap::new());
+    let reports = in_dependency_order(&dependencies(stages), stages_at_once(), |i, alone| {
+        // The peak is reset only when no other stage runs, so each stage's
+        // reading covers its whole run (and whatever ran beside it).
+        if alone {
+            crate::memory::reset_peak_rss();
+        }
+        run_with_retry(cluster, root, &stages[i], conf_vars, options, progress, &counts)
+    })
+    .await?;
+    Ok(RunReport {
+        stages: reports,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Runs `run(i, alone)` for every index once all of `deps[i]` (indexes
+/// before `i`) have succeeded, at most `at_once` at a time, starting the
+/// ready ones in list order; `alone` says nothing else was running. After
+/// a failure nothing new starts and what runs is waited for; the error of
+/// the first failed index in list order is returned, else every result
+/// in list order.
+async fn in_dependency_order<T, E, F, Fut>(deps: &[Vec<usize>], at_once: usize, mut run: F) -> Result<Vec<T>, E>
+where
+    F: FnMut(usize, bool) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut results: Vec<Option<T>> = deps.iter().map(|_| None).collect();
+    let mut started = vec![false; deps.len()];
+    let mut failed: Option<(usize, E)> = None;
+    let mut running = FuturesUnordered::new();
+    loop {
+        if failed.is_none() {
+            for i in 0..deps.len() {
+                if running.len() >= at_once.max(1) {
+                    break;
+                }
+                if !started[i] && deps[i].iter().all(|&d| d < i && results[d].is_some()) {
+                    started[i] = true;
+                    let work = run(i, running.is_empty());
+                    running.push(async move { (i, work.await) });
+                }
             }
-            let names: Vec<String> = lost.iter().map(|l| format!("{} ({})", l.id, l.addr)).collect();
-            let remaining = crate::census::executors(&cluster.scheduler_url)
-                .await
-                .map_or(0, |now| now.iter().filter(|n| !lost.contains(n)).count());
-            // The stage's tables are staged and committed only on success,
-            // so running it again is safe; once is enough to tell a lost
-            // executor from a broken cluster.
-            if attempt == 1 && remaining > 0 {
-                progress.note(&format!(
-                    "{}: executor(s) {} lost; running the stage again on the {remaining} remaining",
-                    stage.id(),
-                    names.join(", ")
-                ));
-                continue;
-            }
-            return Err(PipelineError::ExecutorLost {
-                stage: stage.id(),
-                lost: names,
-                source: Box::new(e),
-            });
+        }
+        let Some((i, result)) = running.next().await else {
+            break;
         };
-        stage_report.peak_rss_mib = crate::memory::peak_rss_mib();
-        progress.done(&stage_report);
-        report.stages.push(stage_report);
+        match result {
+            Ok(t) => results[i] = Some(t),
+            Err(e) => {
+                if failed.as_ref().is_none_or(|(first, _)| i < *first) {
+                    failed = Some((i, e));
+                }
+            }
+        }
     }
-    Ok(report)
+    if let Some((_, e)) = failed {
+        return Err(e);
+    }
+    // Without a failure every index ran: each waits only for earlier ones.
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// Runs one stage on a session of its own, once more if executors were
+/// lost during it and others remain.
+async fn run_with_retry(
+    cluster: &Cluster,
+    root: &StorageRoot,
+    stage: &Stage,
+    vars: &BTreeMap<String, String>,
+    options: &PipelineOptions,
+    progress: &Progress,
+    counts: &Mutex<BTreeMap<String, u64>>,
+) -> Result<StageReport, PipelineError> {
+    let cluster = &cluster.session(&job_name(&stage.id()));
+    let mut attempt = 0;
+    // The executors at the first attempt: a retry is watched against
+    // them too, since a loss can leave the survivors unable to run
+    // anything (Ballista 55 may keep a slot of an aborted task busy).
+    let before = crate::census::executors(&cluster.scheduler_url).await;
+    let mut stage_report = loop {
+        attempt += 1;
+        let result = run_watched(cluster, root, stage, vars, options, progress, counts, &before).await;
+        let e = match result {
+            Ok(report) => break report,
+            Err(e) => e,
+        };
+        let lost = match &before {
+            Some(before) => crate::census::lost(&cluster.scheduler_url, before).await,
+            None => Vec::new(),
+        };
+        if lost.is_empty() {
+            return Err(e);
+        }
+        let names: Vec<String> = lost.iter().map(|l| format!("{} ({})", l.id, l.addr)).collect();
+        let remaining = crate::census::executors(&cluster.scheduler_url)
+            .await
+            .map_or(0, |now| now.iter().filter(|n| !lost.contains(n)).count());
+        // The stage's tables are staged and committed only on success,
+        // so running it again is safe; once is enough to tell a lost
+        // executor from a broken cluster.
+        if attempt == 1 && remaining > 0 {
+            progress.note(&format!(
+                "{}: executor(s) {} lost; running the stage again on the {remaining} remaining",
+                stage.id(),
+                names.join(", ")
+            ));
+            continue;
+        }
+        return Err(PipelineError::ExecutorLost {
+            stage: stage.id(),
+            lost: names,
+            source: Box::new(e),
+        });
+    };
+    stage_report.peak_rss_mib = crate::memory::peak_rss_mib();
+    progress.done(&stage_report);
+    Ok(stage_report)
 }
 
 /// How long a job may make no progress after an executor loss before it is
@@ -485,7 +647,7 @@ async fn run_watched(
     vars: &BTreeMap<String, String>,
     options: &PipelineOptions,
     progress: &Progress,
-    counts: &mut BTreeMap<String, u64>,
+    counts: &Mutex<BTreeMap<String, u64>>,
     before: &Option<Vec<crate::census::Executor>>,
 ) -> Result<StageReport, PipelineError> {
     let run = run_stage(cluster, root, stage, vars, options, progress, counts);
@@ -495,10 +657,11 @@ async fn run_watched(
     let since_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let name = job_name(&stage.id());
     tokio::pin!(run);
     tokio::select! {
         r = &mut run => r,
-        job = crate::census::watchdog(&cluster.scheduler_url, before, since_ms, STALL_AFTER_LOSS) => {
+        job = crate::census::watchdog(&cluster.scheduler_url, &name, before, since_ms, STALL_AFTER_LOSS) => {
             // Cancelled: the client sees the job fail; if even that never
             // arrives, give up on the stage here.
             match tokio::time::timeout(Duration::from_secs(60), &mut run).await {
@@ -516,7 +679,7 @@ async fn run_stage(
     vars: &BTreeMap<String, String>,
     options: &PipelineOptions,
     progress: &Progress,
-    counts: &mut BTreeMap<String, u64>,
+    counts: &Mutex<BTreeMap<String, u64>>,
 ) -> Result<StageReport, PipelineError> {
     let started = Instant::now();
     let ticker = progress.start(&stage.id(), Some(&cluster.scheduler_url));
@@ -597,6 +760,8 @@ async fn run_stage(
             (written, vec!["nf_features".to_string()])
         }
     };
+    // The stages this one reads from have finished: their counts are in.
+    let mut counts = counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut stage_report = StageReport {
         stage: stage.id(),
         elapsed: started.elapsed(),
@@ -809,4 +974,129 @@ async fn write_empty_tables(
             })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn each_stage_waits_for_the_stages_whose_tables_it_reads() {
+        let nf = NetflixInputs {
+            titles_file: "movie_titles.csv".into(),
+            rating_files: vec!["combined_data_1.txt".into()],
+        };
+        let (stages, _) = run_plan(Some(&nf));
+        let numbers: Vec<&str> = stages.iter().map(|s| s.number).collect();
+        assert_eq!(numbers, ["01", "02", "03", "04", "05", "06", "07", "08", "09", "12"]);
+        let deps: Vec<Vec<&str>> = dependencies(&stages)
+            .iter()
+            .map(|d| d.iter().map(|&j| stages[j].number).collect())
+            .collect();
+        // Read off the job files' `${root}/curated/…` tables by hand.
+        let want: Vec<Vec<&str>> = vec![
+            vec![],                   // 01: raw files only
+            vec!["01"],               // 02: movies, tags
+            vec!["01", "02"],         // 03: movies, ratings; text, evidence
+            vec!["01", "03"],         // 04: ratings; movies with sentiment
+            vec!["04"],               // 05: nf_features
+            vec!["01", "04", "05"],   // 06: movies; features; clusters
+            vec![],                   // 07: raw Netflix files only
+            vec!["01", "07"],         // 08: MovieLens movies; Netflix titles
+            vec!["01", "07", "08"],   // 09: both ratings; the bridge
+            vec!["01", "09"],         // 12: unified or MovieLens ratings
+        ];
+        assert_eq!(deps, want);
+        // A stage whose source is not in the list reads the last commit.
+        assert_eq!(dependencies(&STAGES[4..6]), vec![vec![], vec![0]]);
+    }
+
+    /// What the fake stages of [`in_dependency_order`]'s tests did, in order.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Event {
+        Start(usize),
+        End(usize),
+    }
+
+    async fn run_fake(
+        deps: &[Vec<usize>],
+        at_once: usize,
+        millis: &[u64],
+        fail: &[usize],
+    ) -> (Result<Vec<usize>, String>, Vec<Event>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let result = in_dependency_order(deps, at_once, |i, _alone| {
+            let log = log.clone();
+            let (ms, fails) = (millis[i], fail.contains(&i));
+            async move {
+                log.lock().expect("log").push(Event::Start(i));
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                log.lock().expect("log").push(Event::End(i));
+                if fails {
+                    Err(format!("stage {i} failed"))
+                } else {
+                    Ok(i)
+                }
+            }
+        })
+        .await;
+        let events = log.lock().expect("log").clone();
+        (result, events)
+    }
+
+    fn position(events: &[Event], e: Event) -> usize {
+        events
+            .iter()
+            .position(|x| *x == e)
+            .unwrap_or_else(|| panic!("{e:?} in {events:?}"))
+    }
+
+    #[tokio::test]
+    async fn stages_start_when_what_they_read_is_done_at_most_n_at_once() {
+        // 0 -> 1 -> 2 (a chain), 3 independent, 4 needs 2 and 3.
+        let deps = vec![vec![], vec![0], vec![1], vec![], vec![2, 3]];
+        let (result, events) = run_fake(&deps, 2, &[10, 10, 10, 25, 5], &[]).await;
+        assert_eq!(result, Ok(vec![0, 1, 2, 3, 4]), "results in list order");
+        for (i, d) in deps.iter().enumerate() {
+            for &j in d {
+                assert!(
+                    position(&events, Event::End(j)) < position(&events, Event::Start(i)),
+                    "{i} started before {j} ended: {events:?}"
+                );
+            }
+        }
+        let mut running = 0usize;
+        let mut most = 0;
+        for e in &events {
+            running = match e {
+                Event::Start(_) => running + 1,
+                Event::End(_) => running - 1,
+            };
+            most = most.max(running);
+        }
+        assert_eq!(most, 2, "{events:?}");
+        // The independent stage ran beside the chain, not after it.
+        assert!(position(&events, Event::Start(3)) < position(&events, Event::End(0)), "{events:?}");
+
+        // One at a time is the list order.
+        let (_, events) = run_fake(&deps, 1, &[10, 10, 10, 25, 5], &[]).await;
+        let order: Vec<Event> = (0..5).flat_map(|i| [Event::Start(i), Event::End(i)]).collect();
+        assert_eq!(events, order);
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_nothing_starts_what_runs_finishes_and_the_first_in_list_order_is_the_error() {
+        let deps = vec![vec![], vec![0], vec![], vec![1]];
+        // 1 fails at 20 ms while 2 (independent, 50 ms) runs: 2 finishes,
+        // 3 never starts.
+        let (result, events) = run_fake(&deps, 2, &[10, 10, 50, 10], &[1]).await;
+        assert_eq!(result, Err("stage 1 failed".to_string()));
+        assert!(events.contains(&Event::End(2)), "{events:?}");
+        assert!(!events.contains(&Event::Start(3)), "{events:?}");
+        // Both fail, the later-listed one first in time: the error is the
+        // earlier-listed stage's, as when they run one after the other.
+        let (result, _) = run_fake(&[vec![], vec![]], 2, &[30, 10], &[0, 1]).await;
+        assert_eq!(result, Err("stage 0 failed".to_string()));
+    }
 }
