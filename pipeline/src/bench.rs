@@ -590,7 +590,7 @@ fn pipeline_table(ratings: u64, ours: &Figures, theirs: Option<&Figures>) -> Str
     out.push_str(&crate::output::text_table(header, &[1, 2, 3, 4, 5], rows));
     if ours.stage_sum() > ours.wall {
         out.push_str(
-            "moodflow runs a stage as soon as the stages it reads from are done (07 beside 01, and so on), \
+            "\nmoodflow runs a stage as soon as the stages it reads from are done (07 beside 01, and so on), \
              so its stages' times overlap: compare the process line\n",
         );
     }

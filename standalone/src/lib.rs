@@ -4,6 +4,8 @@
 //! The pipeline and the dashboard do not link it: they take a
 //! [`Cluster`], however it was made.
 
+use std::path::{Path, PathBuf};
+
 use ballista_core::extension::SessionConfigExt;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionConfig;
@@ -43,12 +45,19 @@ pub async fn standalone(config: SessionConfig) -> Result<Cluster> {
             tracing::error!("in-process scheduler stopped: {e}");
         }
     });
+    let scratch = scratch_dir(std::env::var_os(SCRATCH_VAR).map(PathBuf::from));
     let work = std::sync::Arc::new(
         tempfile::Builder::new()
             .prefix("moodflow-executor-")
-            .tempdir()
-            .map_err(|e| DataFusionError::Configuration(format!("cannot create the executor's work dir: {e}")))?,
+            .tempdir_in(&scratch)
+            .map_err(|e| {
+                DataFusionError::Configuration(format!(
+                    "cannot create the executor's work dir in {}: {e}",
+                    scratch.display()
+                ))
+            })?,
     );
+    tracing::debug!("in-process executor's shuffle files under {}", work.path().display());
     let executor = ExecutorOptions::local(port, slots, work.path())?;
     tokio::spawn(async move {
         if let Err(e) = moodflow_executor::run(executor).await {
@@ -74,6 +83,46 @@ pub async fn standalone(config: SessionConfig) -> Result<Cluster> {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     Cluster::connect(format!("http://127.0.0.1:{port}"), state, Some(work))
+}
+
+/// The variable naming the folder under which the in-process executor
+/// keeps its shuffle files (a fresh folder inside it, removed at the end).
+pub const SCRATCH_VAR: &str = "MOODFLOW_SCRATCH";
+
+/// Memory-backed scratch (a tmpfs on Linux), used when it has
+/// [`RAM_SCRATCH_MIN_FREE`] available.
+pub const RAM_SCRATCH: &str = "/dev/shm";
+
+/// What [`RAM_SCRATCH`] must have available to be used: Ballista deletes a
+/// job's intermediate shuffle files when the job ends, so its peak is the
+/// largest job's shuffle (measured at 10M ratings in the README's
+/// "Benchmarks").
+pub const RAM_SCRATCH_MIN_FREE: u64 = 4 << 30;
+
+/// Where the in-process executor's shuffle files go: `explicit` (from
+/// [`SCRATCH_VAR`]) when given; else [`RAM_SCRATCH`] when it is a folder
+/// with room; else the system's temporary folder.
+///
+/// Why not simply the temporary folder: Ballista writes every task's
+/// shuffle output as new folders and files and deletes a job's
+/// intermediate ones as soon as the job ends, so a pipeline of hundreds of
+/// short jobs creates and deletes thousands of files within seconds. On an
+/// ext4 without a journal (this project's machines) each new file then
+/// makes the kernel check every recently deleted inode of its group
+/// (`recently_deleted` in `find_inode_bit`); `perf` of stages 01-09 at 1M
+/// ratings showed about a quarter of all CPU samples there. Such
+/// short-lived files sit in the page cache on a disk too, never reaching
+/// it, so memory-backed scratch holds no more memory than they did.
+pub fn scratch_dir(explicit: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = explicit.filter(|d| !d.as_os_str().is_empty()) {
+        return dir;
+    }
+    let ram = Path::new(RAM_SCRATCH);
+    let room = rustix::fs::statvfs(ram).map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize));
+    if ram.is_dir() && room >= RAM_SCRATCH_MIN_FREE {
+        return ram.to_path_buf();
+    }
+    std::env::temp_dir()
 }
 
 /// A session on the scheduler at `scheduler` (`df://host:port`) when given,

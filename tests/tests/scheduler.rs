@@ -1,5 +1,6 @@
-//! The scheduler's own socket settings, checked against what the kernel
-//! reports for the connections it accepts.
+//! The in-process cluster's own settings: the scheduler's sockets, checked
+//! against what the kernel reports for the connections it accepts, and
+//! where its executor keeps shuffle files, checked against `df`.
 
 /// Every connection the scheduler accepts has Nagle's algorithm off, so a
 /// job-status message reaches the waiting client at once instead of after
@@ -16,4 +17,28 @@ async fn accepted_connections_have_nodelay() {
     );
     // The client side is not the scheduler's to set: tokio's default is off.
     assert!(!client.nodelay().expect("readable option"));
+}
+
+/// `MOODFLOW_SCRATCH` wins; otherwise the in-process executor's shuffle
+/// files go to `/dev/shm` exactly when `df` reports at least 4 GiB
+/// available there, else to the system's temporary folder.
+#[test]
+fn the_executor_scratch_is_memory_backed_only_with_room() {
+    use moodflow_standalone::{scratch_dir, RAM_SCRATCH, RAM_SCRATCH_MIN_FREE};
+    use std::path::{Path, PathBuf};
+    let mine = PathBuf::from("/some/disk/scratch");
+    assert_eq!(scratch_dir(Some(mine.clone())), mine);
+    let available = std::process::Command::new("df")
+        .args(["--output=avail", "-B1", RAM_SCRATCH])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().nth(1)?.trim().parse::<u64>().ok());
+    let want = match available {
+        Some(bytes) if bytes >= RAM_SCRATCH_MIN_FREE => Path::new(RAM_SCRATCH).to_path_buf(),
+        _ => std::env::temp_dir(),
+    };
+    assert_eq!(scratch_dir(None), want, "df says {available:?} bytes available");
+    // An empty variable is no choice.
+    assert_eq!(scratch_dir(Some(PathBuf::new())), want);
 }
