@@ -176,7 +176,12 @@ async fn stages_ran_side_by_side(rest: &str, stages: &[moodflow_pipeline::stages
     let jobs = rest.jobs().await.expect("the scheduler's jobs");
     let names: Vec<String> = stages.iter().map(|s| job_name(&s.id())).collect();
     for job in &jobs {
-        assert!(names.contains(&job.job_name), "job {} is named {:?}", job.job_id, job.job_name);
+        assert!(
+            names.contains(&job.job_name),
+            "job {} is named {:?}",
+            job.job_id,
+            job.job_name
+        );
     }
     let of = |stage: &str| {
         let name = job_name(stage);

@@ -262,11 +262,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_of_a_cluster_has_its_own_tables_and_job_name() -> Result<()> {
         // No scheduler is contacted until a query runs on the cluster.
-        let cluster = Cluster::connect(
-            "http://127.0.0.1:9".into(),
-            session_state(session_config(&[])?)?,
-            None,
-        )?;
+        let cluster = Cluster::connect("http://127.0.0.1:9".into(), session_state(session_config(&[])?)?, None)?;
         cluster.ctx.sql("CREATE VIEW mine AS SELECT 1 AS one").await?;
         let stage = cluster.session("moodflow 07_ingest_netflix_prize");
         stage.ctx.sql("CREATE VIEW theirs AS SELECT 2 AS two").await?;
@@ -291,7 +287,10 @@ mod tests {
                 .and_then(|e| e.value)
         };
         assert_eq!(job_name(&cluster.ctx).as_deref(), Some("moodflow"));
-        assert_eq!(job_name(&stage.ctx).as_deref(), Some("moodflow 07_ingest_netflix_prize"));
+        assert_eq!(
+            job_name(&stage.ctx).as_deref(),
+            Some("moodflow 07_ingest_netflix_prize")
+        );
         assert_ne!(cluster.ctx.session_id(), stage.ctx.session_id());
         // The UDFs and table formats came along.
         stage.ctx.sql("SELECT vader_compound('good') AS c").await?;

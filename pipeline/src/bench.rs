@@ -565,7 +565,11 @@ fn pipeline_table(ratings: u64, ours: &Figures, theirs: Option<&Figures>) -> Str
         }
         rows.push(row);
     }
-    let mut total = vec!["stages' sum".to_string(), format!("{:.2}", ours.stage_sum()), mib(ours.peak)];
+    let mut total = vec![
+        "stages' sum".to_string(),
+        format!("{:.2}", ours.stage_sum()),
+        mib(ours.peak),
+    ];
     let mut process = vec!["process".to_string(), format!("{:.2}", ours.wall), String::new()];
     if let Some(t) = theirs {
         total.extend([

@@ -484,11 +484,17 @@ pub const AT_ONCE_VAR: &str = "MOODFLOW_STATEMENTS_AT_ONCE";
 
 /// [`AT_ONCE`], or a positive number in [`AT_ONCE_VAR`].
 fn at_once() -> usize {
-    std::env::var(AT_ONCE_VAR)
+    positive_from_env(AT_ONCE_VAR, AT_ONCE)
+}
+
+/// The positive number in the environment variable `var`, else `default`
+/// (unset, empty, zero or not a number).
+pub(crate) fn positive_from_env(var: &str, default: usize) -> usize {
+    std::env::var(var)
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .filter(|&n: &usize| n >= 1)
-        .unwrap_or(AT_ONCE)
+        .unwrap_or(default)
 }
 
 /// A statement that ran: its result and what it wrote.

@@ -105,7 +105,9 @@ pub fn dependencies(stages: &[Stage]) -> Vec<Vec<usize>> {
         .enumerate()
         .map(|(i, stage)| {
             let reads = stage.reads();
-            (0..i).filter(|&j| writes[j].iter().any(|w| reads.contains(w))).collect()
+            (0..i)
+                .filter(|&j| writes[j].iter().any(|w| reads.contains(w)))
+                .collect()
         })
         .collect()
 }
@@ -472,11 +474,7 @@ pub const STAGES_AT_ONCE_VAR: &str = "MOODFLOW_STAGES_AT_ONCE";
 
 /// [`STAGES_AT_ONCE`], or a positive number in [`STAGES_AT_ONCE_VAR`].
 fn stages_at_once() -> usize {
-    std::env::var(STAGES_AT_ONCE_VAR)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&n: &usize| n >= 1)
-        .unwrap_or(STAGES_AT_ONCE)
+    crate::job::positive_from_env(STAGES_AT_ONCE_VAR, STAGES_AT_ONCE)
 }
 
 /// The name of a stage's Ballista jobs (`moodflow 07_ingest_netflix_prize`),
@@ -514,20 +512,36 @@ pub async fn run_stages(
         })?;
     crate::job::check_conf_vars(&jobs, conf_vars).map_err(PipelineError::Conf)?;
     let started = Instant::now();
-    let counts = Mutex::new(BTreeMap::new());
+    let shared = Shared {
+        root,
+        vars: conf_vars,
+        options,
+        progress,
+        counts: Mutex::new(BTreeMap::new()),
+    };
     let reports = in_dependency_order(&dependencies(stages), stages_at_once(), |i, alone| {
         // The peak is reset only when no other stage runs, so each stage's
         // reading covers its whole run (and whatever ran beside it).
         if alone {
             crate::memory::reset_peak_rss();
         }
-        run_with_retry(cluster, root, &stages[i], conf_vars, options, progress, &counts)
+        run_with_retry(cluster, &stages[i], &shared)
     })
     .await?;
     Ok(RunReport {
         stages: reports,
         elapsed: started.elapsed(),
     })
+}
+
+/// What the stages of one run share.
+struct Shared<'a> {
+    root: &'a StorageRoot,
+    vars: &'a BTreeMap<String, String>,
+    options: &'a PipelineOptions,
+    progress: &'a Progress,
+    /// Rows written per table by this run's stages so far.
+    counts: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Runs `run(i, alone)` for every index once all of `deps[i]` (indexes
@@ -579,15 +593,8 @@ where
 
 /// Runs one stage on a session of its own, once more if executors were
 /// lost during it and others remain.
-async fn run_with_retry(
-    cluster: &Cluster,
-    root: &StorageRoot,
-    stage: &Stage,
-    vars: &BTreeMap<String, String>,
-    options: &PipelineOptions,
-    progress: &Progress,
-    counts: &Mutex<BTreeMap<String, u64>>,
-) -> Result<StageReport, PipelineError> {
+async fn run_with_retry(cluster: &Cluster, stage: &Stage, shared: &Shared<'_>) -> Result<StageReport, PipelineError> {
+    let progress = shared.progress;
     let cluster = &cluster.session(&job_name(&stage.id()));
     let mut attempt = 0;
     // The executors at the first attempt: a retry is watched against
@@ -596,7 +603,7 @@ async fn run_with_retry(
     let before = crate::census::executors(&cluster.scheduler_url).await;
     let mut stage_report = loop {
         attempt += 1;
-        let result = run_watched(cluster, root, stage, vars, options, progress, counts, &before).await;
+        let result = run_watched(cluster, stage, shared, &before).await;
         let e = match result {
             Ok(report) => break report,
             Err(e) => e,
@@ -639,18 +646,13 @@ async fn run_with_retry(
 pub const STALL_AFTER_LOSS: Duration = Duration::from_secs(30);
 
 /// Runs a stage with the stall watchdog beside it.
-#[allow(clippy::too_many_arguments)]
 async fn run_watched(
     cluster: &Cluster,
-    root: &StorageRoot,
     stage: &Stage,
-    vars: &BTreeMap<String, String>,
-    options: &PipelineOptions,
-    progress: &Progress,
-    counts: &Mutex<BTreeMap<String, u64>>,
+    shared: &Shared<'_>,
     before: &Option<Vec<crate::census::Executor>>,
 ) -> Result<StageReport, PipelineError> {
-    let run = run_stage(cluster, root, stage, vars, options, progress, counts);
+    let run = run_stage(cluster, stage, shared);
     let Some(before) = before.as_ref().filter(|b| !b.is_empty()) else {
         return run.await;
     };
@@ -672,15 +674,14 @@ async fn run_watched(
     }
 }
 
-async fn run_stage(
-    cluster: &Cluster,
-    root: &StorageRoot,
-    stage: &Stage,
-    vars: &BTreeMap<String, String>,
-    options: &PipelineOptions,
-    progress: &Progress,
-    counts: &Mutex<BTreeMap<String, u64>>,
-) -> Result<StageReport, PipelineError> {
+async fn run_stage(cluster: &Cluster, stage: &Stage, shared: &Shared<'_>) -> Result<StageReport, PipelineError> {
+    let Shared {
+        root,
+        vars,
+        options,
+        progress,
+        counts,
+    } = shared;
     let started = Instant::now();
     let ticker = progress.start(&stage.id(), Some(&cluster.scheduler_url));
     let mut summary = None;
@@ -996,16 +997,16 @@ mod tests {
             .collect();
         // Read off the job files' `${root}/curated/…` tables by hand.
         let want: Vec<Vec<&str>> = vec![
-            vec![],                   // 01: raw files only
-            vec!["01"],               // 02: movies, tags
-            vec!["01", "02"],         // 03: movies, ratings; text, evidence
-            vec!["01", "03"],         // 04: ratings; movies with sentiment
-            vec!["04"],               // 05: nf_features
-            vec!["01", "04", "05"],   // 06: movies; features; clusters
-            vec![],                   // 07: raw Netflix files only
-            vec!["01", "07"],         // 08: MovieLens movies; Netflix titles
-            vec!["01", "07", "08"],   // 09: both ratings; the bridge
-            vec!["01", "09"],         // 12: unified or MovieLens ratings
+            vec![],                 // 01: raw files only
+            vec!["01"],             // 02: movies, tags
+            vec!["01", "02"],       // 03: movies, ratings; text, evidence
+            vec!["01", "03"],       // 04: ratings; movies with sentiment
+            vec!["04"],             // 05: nf_features
+            vec!["01", "04", "05"], // 06: movies; features; clusters
+            vec![],                 // 07: raw Netflix files only
+            vec!["01", "07"],       // 08: MovieLens movies; Netflix titles
+            vec!["01", "07", "08"], // 09: both ratings; the bridge
+            vec!["01", "09"],       // 12: unified or MovieLens ratings
         ];
         assert_eq!(deps, want);
         // A stage whose source is not in the list reads the last commit.
@@ -1077,7 +1078,10 @@ mod tests {
         }
         assert_eq!(most, 2, "{events:?}");
         // The independent stage ran beside the chain, not after it.
-        assert!(position(&events, Event::Start(3)) < position(&events, Event::End(0)), "{events:?}");
+        assert!(
+            position(&events, Event::Start(3)) < position(&events, Event::End(0)),
+            "{events:?}"
+        );
 
         // One at a time is the list order.
         let (_, events) = run_fake(&deps, 1, &[10, 10, 10, 25, 5], &[]).await;

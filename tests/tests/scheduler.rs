@@ -33,7 +33,14 @@ fn the_executor_scratch_is_memory_backed_only_with_room() {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().nth(1)?.trim().parse::<u64>().ok());
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .nth(1)?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
     let want = match available {
         Some(bytes) if bytes >= RAM_SCRATCH_MIN_FREE => Path::new(RAM_SCRATCH).to_path_buf(),
         _ => std::env::temp_dir(),
