@@ -11,9 +11,9 @@
 -- one line, never the rest of the file), and the header is detected (a
 -- file without one loses no row). A number column (BIGINT, DOUBLE) holds
 -- what TRY_CAST of its text gives, NULL when it does not parse, so the
--- checks here make a bad value a reject too; text columns are cast here. CRLF and LF are both accepted. A
--- large file is read in byte ranges by several tasks, each starting at a
--- line that provably starts a record.
+-- checks here make a bad value a reject too; text columns are cast here.
+-- CRLF and LF are both accepted. A large file is read in byte ranges by
+-- several tasks, each starting at a line that provably starts a record.
 
 -- Ledger: every record of each file is written or rejected (checked after
 -- the job, before its tables are committed; see README "Bad input"). Each
