@@ -50,20 +50,21 @@ SELECT "movieId" AS raw_id, title, genres, file, line, line_end, raw_line,
        END AS reject_reason
 FROM raw_movies;
 
+-- Each check is one pass: a row with a reason goes to
+-- _rejects/<table> (its file, lines, raw record and reason, the columns
+-- after `reason`), any other to the table (the columns before it). See
+-- README "Bad input".
 COPY (
   SELECT id AS "movieId",
          trim(title) AS title,
          title_without_year(title) AS title_clean,
          release_year(title) AS year,
          -- "(no genres listed)" is MovieLens' spelling of an empty list.
-         string_to_array(CASE WHEN genres = '(no genres listed)' THEN '' ELSE genres END, '|') AS genres
-  FROM movies_checked WHERE reject_reason IS NULL
-) TO '${curated}/movielens_movies/' STORED AS PARQUET;
-
-COPY (
-  SELECT file, line, line_end, raw_line, reject_reason AS reason
-  FROM movies_checked WHERE reject_reason IS NOT NULL
-) TO '${curated}/_rejects/movielens_movies/' STORED AS PARQUET;
+         string_to_array(CASE WHEN genres = '(no genres listed)' THEN '' ELSE genres END, '|') AS genres,
+         reject_reason AS reason, file, line, line_end, raw_line
+  FROM movies_checked
+) TO '${curated}/movielens_movies/' STORED AS PARQUET
+OPTIONS ('metadata::moodflow_rejects' 'reason');
 
 -- The valid movies, read back from the table just written: a small
 -- Parquet table with statistics, so the ratings' join against it is a
@@ -103,45 +104,19 @@ SELECT t."userId", t."movieId", t.tag, t."timestamp", t.file, t.line, t.line_end
        END AS reject_reason
 FROM raw_tags t LEFT JOIN valid_movies m ON t."movieId" = m."movieId";
 
--- The ratings are read and checked once, into the job's scratch (typed;
--- where a rating came from and its text only for a reject), then split
--- into the table and its rejects. The scratch is read once, on the same
--- disks, then deleted: written without compression or dictionaries (10M
--- generated ratings, same files, four runs each: this statement 4.1 s ->
--- 3.5 s on average, the split below 1.3 s -> 1.0 s).
-COPY (
-  SELECT user_id AS "userId", movie_id AS "movieId", stars AS rating, ts AS "timestamp",
-         reject_reason AS reason,
-         CASE WHEN reject_reason IS NOT NULL THEN file END AS file,
-         CASE WHEN reject_reason IS NOT NULL THEN line END AS line,
-         CASE WHEN reject_reason IS NOT NULL THEN line_end END AS line_end,
-         CASE WHEN reject_reason IS NOT NULL THEN raw_line END AS raw_line
-  FROM ratings_checked
-) TO '${curated}/_scan/ratings_checked/' STORED AS PARQUET
-OPTIONS ('compression' 'uncompressed', 'dictionary_enabled' 'false');
-
-CREATE EXTERNAL TABLE ratings_once ("userId" BIGINT, "movieId" BIGINT, rating DOUBLE, "timestamp" BIGINT,
-  reason VARCHAR, file VARCHAR, line BIGINT, line_end BIGINT, raw_line VARCHAR)
-STORED AS PARQUET LOCATION '${curated}/_scan/ratings_checked/';
-
+-- The ratings are read, checked and written in one pass (10M generated
+-- ratings: before, into an uncompressed scratch table read back twice, once
+-- for the table and once for its rejects; see README "Benchmarks").
 -- Dictionaries only where a column has few values (see stage 09).
 COPY (
-  SELECT "userId", "movieId", rating, "timestamp"
-  FROM ratings_once WHERE reason IS NULL
+  SELECT user_id AS "userId", movie_id AS "movieId", stars AS rating, ts AS "timestamp",
+         reject_reason AS reason, file, line, line_end, raw_line
+  FROM ratings_checked
 ) TO '${curated}/movielens_ratings/' STORED AS PARQUET
-OPTIONS ('dictionary_enabled' 'false', 'dictionary_enabled::rating' 'true');
+OPTIONS ('metadata::moodflow_rejects' 'reason', 'dictionary_enabled' 'false', 'dictionary_enabled::rating' 'true');
 
 COPY (
-  SELECT file, line, line_end, raw_line, reason
-  FROM ratings_once WHERE reason IS NOT NULL
-) TO '${curated}/_rejects/movielens_ratings/' STORED AS PARQUET;
-
-COPY (
-  SELECT "userId", "movieId", tag, "timestamp"
-  FROM tags_checked WHERE reject_reason IS NULL
-) TO '${curated}/movielens_tags/' STORED AS PARQUET;
-
-COPY (
-  SELECT file, line, line_end, raw_line, reject_reason AS reason
-  FROM tags_checked WHERE reject_reason IS NOT NULL
-) TO '${curated}/_rejects/movielens_tags/' STORED AS PARQUET;
+  SELECT "userId", "movieId", tag, "timestamp", reject_reason AS reason, file, line, line_end, raw_line
+  FROM tags_checked
+) TO '${curated}/movielens_tags/' STORED AS PARQUET
+OPTIONS ('metadata::moodflow_rejects' 'reason');

@@ -61,6 +61,10 @@ enum WireNode {
     /// folder, schema and Parquet options.
     ParallelSink {
         template: Vec<u8>,
+        /// The reason column and the rejects' `DataSinkExec`, in the same
+        /// encoding, when the rows are split (see [`crate::sink`]).
+        #[serde(default)]
+        rejects: Option<(String, Vec<u8>)>,
     },
 }
 
@@ -173,13 +177,23 @@ impl PhysicalExtensionCodec for MoodflowPhysicalCodec {
             Some(json) => {
                 let node: WireNode = serde_json::from_slice(json)
                     .map_err(|e| DataFusionError::Internal(format!("cannot decode a moodflow plan node: {e}")))?;
-                if let WireNode::ParallelSink { template } = &node {
+                if let WireNode::ParallelSink { template, rejects } = &node {
                     let [input] = inputs else {
                         return internal_err!("a moodflow plan node takes one input, got {}", inputs.len());
                     };
-                    let template =
-                        datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(template, ctx, self)?;
-                    return Ok(Arc::new(ParallelSinkExec::try_new(Arc::clone(input), template)?));
+                    let decode = |bytes| {
+                        datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(bytes, ctx, self)
+                    };
+                    let template = decode(template)?;
+                    return Ok(Arc::new(match rejects {
+                        Some((reason, rejects)) => ParallelSinkExec::try_new_with_rejects(
+                            Arc::clone(input),
+                            template,
+                            reason,
+                            decode(rejects)?,
+                        )?,
+                        None => ParallelSinkExec::try_new(Arc::clone(input), template)?,
+                    }));
                 }
                 from_wire(node, inputs)
             }
@@ -194,18 +208,18 @@ impl PhysicalExtensionCodec for MoodflowPhysicalCodec {
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
         if let Some(sink) = node.downcast_ref::<ParallelSinkExec>() {
-            let template = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(
-                Arc::clone(sink.template()),
-                self,
-            )?;
+            let encode = |plan: &Arc<dyn ExecutionPlan>| {
+                datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(Arc::clone(plan), self)
+                    .map(|b| b.to_vec())
+            };
+            let template = encode(sink.template())?;
+            let rejects = match sink.rejects() {
+                Some((reason, rejects)) => Some((reason.to_string(), encode(rejects)?)),
+                None => None,
+            };
             buf.extend_from_slice(MAGIC);
-            return serde_json::to_writer(
-                buf,
-                &WireNode::ParallelSink {
-                    template: template.to_vec(),
-                },
-            )
-            .map_err(|e| DataFusionError::Internal(format!("cannot encode a moodflow plan node: {e}")));
+            return serde_json::to_writer(buf, &WireNode::ParallelSink { template, rejects })
+                .map_err(|e| DataFusionError::Internal(format!("cannot encode a moodflow plan node: {e}")));
         }
         match to_wire(node.as_ref()) {
             Some(wire) => {

@@ -18,19 +18,40 @@
 //! its count; the statement's counts add up as before. A `COPY` with an
 //! `ORDER BY` (a sort-preserving merge) or to a single file is left
 //! alone, since its one file is the point.
+//!
+//! **Rows and rejects from one statement.** A check that ends in a reason
+//! column used to be written twice, once `WHERE reason IS NULL` into the
+//! table and once `WHERE reason IS NOT NULL` into `_rejects/<table>`,
+//! reading and checking its input twice (or once into a scratch table,
+//! read back twice). A `COPY` into `…/<table>/` with
+//! `OPTIONS ('metadata::moodflow_rejects' '<reason column>')` ([`REJECTS_OPTION`])
+//! writes both from one pass: a row whose reason is NULL goes to the table
+//! with the columns before the reason column, any other row to
+//! `…/_rejects/<table>/` ([`rejects_url`]) with the columns after it and
+//! then the reason (see [`RejectSplit`]). The rejects are written with the
+//! session's Parquet settings, as a `COPY` of their own would be. The
+//! statement returns the table's row count; the job runner counts the
+//! rejects from their files. The option travels to the scheduler inside
+//! the Parquet options (file metadata, which datafusion-proto keeps), and
+//! the rule takes it out again: no written file carries it.
 
 use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::compute::{filter_record_batch, is_not_null, is_null};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::config::{ConfigOptions, ParquetOptions};
+use datafusion::common::config::{ConfigOptions, ParquetOptions, TableParquetOptions};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{internal_err, Result};
+use datafusion::common::{internal_err, plan_err, Result};
+use datafusion::datasource::file_format::file_type_to_format;
+use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::datasource::file_format::parquet::ParquetSink;
-use datafusion::datasource::physical_plan::FileSink;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::datasource::physical_plan::{FileSink, FileSinkConfig};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::dml::CopyTo;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
@@ -40,15 +61,132 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
 };
+use futures::StreamExt;
 
 /// Writes each input partition through the sink of `template` (a
 /// `DataSinkExec` over an empty input, kept whole so that the sink travels
-/// with DataFusion's own encoding; see [`crate::codec`]).
+/// with DataFusion's own encoding; see [`crate::codec`]), and its rejects
+/// through a second sink when the statement asked for them.
 #[derive(Debug)]
 pub struct ParallelSinkExec {
     input: Arc<dyn ExecutionPlan>,
     template: Arc<dyn ExecutionPlan>,
+    rejects: Option<Rejects>,
     properties: Arc<PlanProperties>,
+}
+
+/// The key of the `COPY` option that writes rows and rejects from one pass
+/// (see the module docs): `OPTIONS ('metadata::moodflow_rejects' 'reason')`.
+/// A Parquet file-metadata key because DataFusion keeps those with the
+/// Parquet options all the way to the scheduler; no key contains a dot,
+/// which DataFusion would read as a setting's namespace.
+pub const REJECTS_OPTION: &str = "moodflow_rejects";
+
+/// The statement option, as DataFusion names it once parsed.
+const REJECTS_OPTION_KEY: &str = "format.metadata::moodflow_rejects";
+
+/// The reason column a `COPY` names in [`REJECTS_OPTION`], if it does
+/// (in its option map before [`crate::copy_options`] runs, in its format's
+/// Parquet options after).
+pub fn rejects_option(copy: &CopyTo) -> Option<String> {
+    if let Some(reason) = copy.options.get(REJECTS_OPTION_KEY) {
+        return Some(reason.clone());
+    }
+    let factory = file_type_to_format(&copy.file_type).ok()?;
+    let parquet = factory.downcast_ref::<ParquetFormatFactory>()?;
+    parquet
+        .options
+        .as_ref()?
+        .key_value_metadata
+        .get(REJECTS_OPTION)
+        .cloned()
+        .flatten()
+}
+
+/// Where the rejects of the table written at `table_url` go: the folder
+/// `_rejects/<table>/` beside it (`…/curated/movies/` →
+/// `…/curated/_rejects/movies/`); an error for a URL that is not a folder.
+pub fn rejects_url(table_url: &str) -> Result<String> {
+    let folder = table_url.trim_end_matches('/');
+    match folder.rsplit_once('/') {
+        Some((parent, table)) if table_url.ends_with('/') && !table.is_empty() => {
+            Ok(format!("{parent}/_rejects/{table}/"))
+        }
+        _ => plan_err!("a COPY with '{REJECTS_OPTION}' writes into a folder `…/<table>/`, not '{table_url}'"),
+    }
+}
+
+/// How the columns of a checked row divide between a table and its
+/// rejects: the table takes the columns before the reason column, the
+/// rejects the columns after it and then the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectSplit {
+    reason: usize,
+    table: Vec<usize>,
+    rejects: Vec<usize>,
+}
+
+impl RejectSplit {
+    /// The split of `schema` at the text column `reason`; an error naming
+    /// the columns when it has no such column or nothing on either side.
+    pub fn new(schema: &Schema, reason: &str) -> Result<Self> {
+        let Some(at) = schema.fields().iter().position(|f| f.name() == reason) else {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return plan_err!(
+                "'{REJECTS_OPTION}' names the reason column '{reason}', which the COPY's rows do not have (they have {})",
+                names.join(", ")
+            );
+        };
+        if !matches!(
+            schema.field(at).data_type(),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        ) {
+            return plan_err!(
+                "the reason column '{reason}' of a COPY with '{REJECTS_OPTION}' is text, not {}",
+                schema.field(at).data_type()
+            );
+        }
+        if at == 0 || at + 1 == schema.fields().len() {
+            return plan_err!(
+                "a COPY with '{REJECTS_OPTION}' selects the table's columns, then '{reason}', then the rejects' columns (file, line, …); '{reason}' is column {} of {}",
+                at + 1,
+                schema.fields().len()
+            );
+        }
+        Ok(Self {
+            reason: at,
+            table: (0..at).collect(),
+            rejects: (at + 1..schema.fields().len()).chain([at]).collect(),
+        })
+    }
+
+    /// The table's columns of `schema`.
+    pub fn table_schema(&self, schema: &Schema) -> Result<SchemaRef> {
+        Ok(Arc::new(schema.project(&self.table)?))
+    }
+
+    /// The rejects' columns of `schema`.
+    pub fn rejects_schema(&self, schema: &Schema) -> Result<SchemaRef> {
+        Ok(Arc::new(schema.project(&self.rejects)?))
+    }
+
+    /// `batch`'s table rows and its rejects.
+    fn split(&self, batch: &RecordBatch) -> Result<(RecordBatch, RecordBatch)> {
+        let reason = batch.column(self.reason);
+        let table = filter_record_batch(&batch.project(&self.table)?, &is_null(reason)?)?;
+        let rejects = filter_record_batch(&batch.project(&self.rejects)?, &is_not_null(reason)?)?;
+        Ok((table, rejects))
+    }
+}
+
+/// The second sink of a [`ParallelSinkExec`] that splits its rows.
+#[derive(Debug)]
+struct Rejects {
+    /// The reason column, as the statement named it.
+    reason: String,
+    split: RejectSplit,
+    /// A `DataSinkExec` over an empty input, writing into `_rejects/<table>/`.
+    template: Arc<dyn ExecutionPlan>,
 }
 
 /// The schema of a `COPY`'s result: one `count` column.
@@ -72,7 +210,31 @@ impl ParallelSinkExec {
         Ok(Self {
             input,
             template,
+            rejects: None,
             properties,
+        })
+    }
+
+    /// The same, writing the rows whose `reason` is not NULL through
+    /// `rejects` (a `DataSinkExec` over an empty input) instead; the table
+    /// sink gets the columns before `reason` (see [`RejectSplit`]).
+    pub fn try_new_with_rejects(
+        input: Arc<dyn ExecutionPlan>,
+        template: Arc<dyn ExecutionPlan>,
+        reason: &str,
+        rejects: Arc<dyn ExecutionPlan>,
+    ) -> Result<Self> {
+        if rejects.downcast_ref::<DataSinkExec>().is_none() {
+            return internal_err!("ParallelSinkExec's rejects need a DataSinkExec, got {}", rejects.name());
+        }
+        let split = RejectSplit::new(&input.schema(), reason)?;
+        Ok(Self {
+            rejects: Some(Rejects {
+                reason: reason.to_string(),
+                split,
+                template: rejects,
+            }),
+            ..Self::try_new(input, template)?
         })
     }
 
@@ -80,15 +242,27 @@ impl ParallelSinkExec {
     pub fn template(&self) -> &Arc<dyn ExecutionPlan> {
         &self.template
     }
+
+    /// The reason column and the `DataSinkExec` of the rejects, when the
+    /// rows are split.
+    pub fn rejects(&self) -> Option<(&str, &Arc<dyn ExecutionPlan>)> {
+        self.rejects.as_ref().map(|r| (r.reason.as_str(), &r.template))
+    }
 }
 
 impl DisplayAs for ParallelSinkExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "ParallelSinkExec: ")?;
-        match self.template.downcast_ref::<DataSinkExec>() {
-            Some(sink) => sink.sink().fmt_as(t, f),
-            None => Ok(()),
+        if let Some(sink) = self.template.downcast_ref::<DataSinkExec>() {
+            sink.sink().fmt_as(t, f)?;
         }
+        if let Some(rejects) = &self.rejects {
+            write!(f, ", rows with {} to ", rejects.reason)?;
+            if let Some(sink) = rejects.template.downcast_ref::<DataSinkExec>() {
+                sink.sink().fmt_as(t, f)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -124,10 +298,12 @@ impl ExecutionPlan for ParallelSinkExec {
         if children.len() != 1 {
             return internal_err!("ParallelSinkExec takes one child, got {}", children.len());
         }
-        Ok(Arc::new(Self::try_new(
-            children.swap_remove(0),
-            Arc::clone(&self.template),
-        )?))
+        let input = children.swap_remove(0);
+        let template = Arc::clone(&self.template);
+        Ok(Arc::new(match &self.rejects {
+            Some(r) => Self::try_new_with_rejects(input, template, &r.reason, Arc::clone(&r.template))?,
+            None => Self::try_new(input, template)?,
+        }))
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -157,11 +333,23 @@ impl ExecutionPlan for ParallelSinkExec {
             context.window_functions().clone(),
             context.runtime_env(),
         ));
+        let rejects = self
+            .rejects
+            .as_ref()
+            .map(|r| (r.split.clone(), Arc::clone(&r.template)));
         let write = async move {
             let Some(sink) = template.downcast_ref::<DataSinkExec>() else {
                 return internal_err!("ParallelSinkExec needs a DataSinkExec");
             };
-            let rows = sink.sink().write_all(input, &context).await?;
+            let rows = match rejects {
+                None => sink.sink().write_all(input, &context).await?,
+                Some((split, rejects)) => {
+                    let Some(rejects) = rejects.downcast_ref::<DataSinkExec>() else {
+                        return internal_err!("ParallelSinkExec's rejects need a DataSinkExec");
+                    };
+                    write_split(input, &split, sink, rejects, &context).await?
+                }
+            };
             Ok(RecordBatch::try_new(
                 count_schema(),
                 vec![Arc::new(UInt64Array::from(vec![rows]))],
@@ -174,6 +362,48 @@ impl ExecutionPlan for ParallelSinkExec {
     }
 }
 
+/// Writes `input`'s table rows through `table` and its rejects through
+/// `rejects`, both at once (each sink reads its own channel, so neither
+/// waits for the other's file to end); the table's row count.
+async fn write_split(
+    mut input: SendableRecordBatchStream,
+    split: &RejectSplit,
+    table: &DataSinkExec,
+    rejects: &DataSinkExec,
+    context: &Arc<TaskContext>,
+) -> Result<u64> {
+    let schema = input.schema();
+    // Two batches of slack: the sinks encode while the next batch is split.
+    let (table_tx, table_rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+    let (rejects_tx, rejects_rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+    let stream = |schema: SchemaRef, rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>| {
+        let batches = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+        Box::pin(RecordBatchStreamAdapter::new(schema, batches)) as SendableRecordBatchStream
+    };
+    let table_write = table
+        .sink()
+        .write_all(stream(split.table_schema(&schema)?, table_rx), context);
+    let rejects_write = rejects
+        .sink()
+        .write_all(stream(split.rejects_schema(&schema)?, rejects_rx), context);
+    let divide = async move {
+        while let Some(batch) = input.next().await {
+            let (rows, rejected) = split.split(&batch?)?;
+            // A closed channel is a sink that failed: its error is the
+            // statement's, reported by `try_join` below.
+            if rows.num_rows() > 0 && table_tx.send(Ok(rows)).await.is_err() {
+                break;
+            }
+            if rejected.num_rows() > 0 && rejects_tx.send(Ok(rejected)).await.is_err() {
+                break;
+            }
+        }
+        Ok::<_, datafusion::error::DataFusionError>(())
+    };
+    let ((), rows, _) = futures::try_join!(divide, table_write, rejects_write)?;
+    Ok(rows)
+}
+
 /// The rule that puts [`ParallelSinkExec`] in place (see the module docs).
 #[derive(Debug, Default)]
 pub struct ParallelSinks;
@@ -184,15 +414,27 @@ impl PhysicalOptimizerRule for ParallelSinks {
             let Some(sink) = node.downcast_ref::<DataSinkExec>() else {
                 return Ok(Transformed::no(node));
             };
-            let Some(coalesce) = sink.input().downcast_ref::<CoalescePartitionsExec>() else {
-                return Ok(Transformed::no(node));
-            };
             let into_folder = sink.sink().downcast_ref::<ParquetSink>().is_some_and(|p| {
                 let config = FileSink::config(p);
                 config.table_paths.len() == 1
                     && !config.file_output_mode.single_file_output(&config.table_paths[0])
                     && config.table_partition_cols.is_empty()
             });
+            let coalesce = sink.input().downcast_ref::<CoalescePartitionsExec>();
+            if let Some(reason) = rejects_marker(sink) {
+                // Never written as it stands: the reason and reject columns
+                // would land in the table.
+                if !into_folder || sink.sort_order().is_some() || coalesce.is_some_and(|c| c.fetch().is_some()) {
+                    return plan_err!(
+                        "a COPY with '{REJECTS_OPTION}' writes Parquet into a folder `…/<table>/`, without ORDER BY, LIMIT or PARTITIONED BY"
+                    );
+                }
+                let input = coalesce.map_or_else(|| Arc::clone(sink.input()), |c| Arc::clone(c.input()));
+                return Ok(Transformed::yes(split_sink(sink, input, &reason, config)?));
+            }
+            let Some(coalesce) = coalesce else {
+                return Ok(Transformed::no(node));
+            };
             if !into_folder || sink.sort_order().is_some() || coalesce.fetch().is_some() {
                 return Ok(Transformed::no(node));
             }
@@ -219,6 +461,70 @@ impl PhysicalOptimizerRule for ParallelSinks {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// The reason column of a Parquet sink planned from a `COPY` with
+/// [`REJECTS_OPTION`].
+fn rejects_marker(sink: &DataSinkExec) -> Option<String> {
+    let parquet = sink.sink().downcast_ref::<ParquetSink>()?;
+    parquet
+        .parquet_options()
+        .key_value_metadata
+        .get(REJECTS_OPTION)
+        .cloned()
+        .flatten()
+}
+
+/// A [`ParallelSinkExec`] writing `input`'s rows into `sink`'s folder and
+/// its rejects into `_rejects/<table>/` beside it.
+fn split_sink(
+    sink: &DataSinkExec,
+    input: Arc<dyn ExecutionPlan>,
+    reason: &str,
+    config: &ConfigOptions,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(parquet) = sink.sink().downcast_ref::<ParquetSink>() else {
+        return internal_err!("a COPY with '{REJECTS_OPTION}' writes Parquet");
+    };
+    let schema = input.schema();
+    let split = RejectSplit::new(&schema, reason)?;
+    let mut options = match session_writer_options(sink, config) {
+        Some(session) => session.parquet_options().clone(),
+        None => parquet.parquet_options().clone(),
+    };
+    options.key_value_metadata.remove(REJECTS_OPTION);
+    let table = FileSink::config(parquet).clone();
+    let url = rejects_url(table.table_paths[0].as_str())?;
+    let rejects = FileSinkConfig {
+        original_url: url.clone(),
+        table_paths: vec![ListingTableUrl::parse(&url)?],
+        output_schema: split.rejects_schema(&schema)?,
+        ..table.clone()
+    };
+    let table = FileSinkConfig {
+        output_schema: split.table_schema(&schema)?,
+        ..table
+    };
+    // The rejects as a `COPY` of their own writes them: the session's
+    // settings, none of the statement's per-column ones.
+    let rejects_options = TableParquetOptions {
+        global: config.execution.parquet.clone(),
+        ..TableParquetOptions::default()
+    };
+    let template = |config: FileSinkConfig, options: TableParquetOptions| {
+        let empty: Arc<dyn ExecutionPlan> = Arc::new(EmptyExec::new(Arc::clone(&config.output_schema)));
+        Arc::new(DataSinkExec::new(
+            empty,
+            Arc::new(ParquetSink::new(config, options)),
+            None,
+        )) as Arc<dyn ExecutionPlan>
+    };
+    Ok(Arc::new(ParallelSinkExec::try_new_with_rejects(
+        input,
+        template(table, options),
+        reason,
+        template(rejects, rejects_options),
+    )?))
 }
 
 /// The sink again with the session's `datafusion.execution.parquet.*`
@@ -342,6 +648,153 @@ mod tests {
             assert_eq!(written, 10_000);
             assert_eq!(files(&out), 4, "one file per partition");
             assert_eq!(read_back(&ctx, &out).await, (10_000, 10_000 * 10_001 / 2));
+        });
+    }
+
+    /// Sums of the `i64` columns `cols` of the Parquet folder `dir`, with
+    /// its row count, and the names of its columns.
+    async fn folder(ctx: &SessionContext, dir: &std::path::Path) -> (Vec<String>, i64, Vec<i64>) {
+        let df = ctx
+            .read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default())
+            .await
+            .expect("read");
+        let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let batches = df.collect().await.expect("collect");
+        let rows = batches.iter().map(|b| b.num_rows() as i64).sum();
+        let sums = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| *n != "reason")
+            .map(|(c, _)| {
+                batches
+                    .iter()
+                    .map(|b| b.column(c).as_primitive::<Int64Type>().iter().flatten().sum::<i64>())
+                    .sum()
+            })
+            .collect();
+        (names, rows, sums)
+    }
+
+    /// Rows whose reason is NULL land in the table with the columns before
+    /// `reason`; the others in `_rejects/<table>` with the columns after it
+    /// and the reason; a trip through the codec (as to an executor) keeps
+    /// the split; no file carries the option. Checked against sums written
+    /// out by hand from `v` = 1..=1000, every tenth rejected.
+    #[test]
+    fn a_copy_with_a_reason_column_writes_its_rejects_beside_the_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime = crate::tokio_runtime().expect("runtime");
+        runtime.block_on(async {
+            let ctx = context(1_000);
+            let table = dir.path().join("curated").join("t");
+            let sql = format!(
+                "COPY (SELECT v, v * 2 AS w, CASE WHEN v % 10 = 0 THEN 'tenth' END AS reason, v AS line FROM t) \
+                 TO '{}/' STORED AS PARQUET OPTIONS ('metadata::moodflow_rejects' 'reason')",
+                table.display()
+            );
+            let planned = plan(&ctx, &sql).await;
+            let shown = displayable(planned.as_ref()).indent(true).to_string();
+            assert!(shown.contains("rows with reason to"), "{shown}");
+            let codec = MoodflowPhysicalCodec::default();
+            let bytes =
+                datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(planned, &codec).expect("encode");
+            let decoded =
+                datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+                    .expect("decode");
+            let mut written = 0;
+            for p in 0..decoded.properties().output_partitioning().partition_count() {
+                let stream = decoded.execute(p, ctx.task_ctx()).expect("execute");
+                for b in datafusion::physical_plan::common::collect(stream)
+                    .await
+                    .expect("collect")
+                {
+                    written += b
+                        .column(0)
+                        .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                        .value(0);
+                }
+            }
+            assert_eq!(written, 900, "the statement counts the table's rows");
+            // 1..=1000 without the multiples of 10: 500,500 - 50,500.
+            assert_eq!(
+                folder(&ctx, &table).await,
+                (vec!["v".into(), "w".into()], 900, vec![450_000, 900_000])
+            );
+            let rejects = dir.path().join("curated").join("_rejects").join("t");
+            assert_eq!(
+                folder(&ctx, &rejects).await,
+                (vec!["line".into(), "reason".into()], 100, vec![50_500])
+            );
+            for file in std::fs::read_dir(&table)
+                .expect("table")
+                .chain(std::fs::read_dir(&rejects).expect("rejects"))
+            {
+                let file = std::fs::File::open(file.expect("entry").path()).expect("open");
+                let reader = datafusion::parquet::file::reader::SerializedFileReader::new(file).expect("parquet");
+                let metadata = datafusion::parquet::file::reader::FileReader::metadata(&reader);
+                let keys = metadata
+                    .file_metadata()
+                    .key_value_metadata()
+                    .cloned()
+                    .unwrap_or_default();
+                assert!(keys.iter().all(|kv| kv.key != REJECTS_OPTION), "{keys:?}");
+            }
+        });
+    }
+
+    /// One input partition (no coalesce to replace) still splits, and a
+    /// statement that cannot be split is an error, never a table with its
+    /// reason and reject columns in it.
+    #[test]
+    fn a_split_copy_is_split_or_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime = crate::tokio_runtime().expect("runtime");
+        runtime.block_on(async {
+            let ctx = context(100);
+            let one = dir.path().join("one");
+            ctx.sql(&format!(
+                "COPY (SELECT column1 AS v, CASE WHEN column1 > 3 THEN 'big' END AS reason, column1 AS line \
+                 FROM (VALUES (1), (2), (3), (4), (5))) \
+                 TO '{}/' STORED AS PARQUET OPTIONS ('metadata::moodflow_rejects' 'reason')",
+                one.display()
+            ))
+            .await
+            .expect("sql")
+            .collect()
+            .await
+            .expect("copy");
+            assert_eq!(folder(&ctx, &one).await, (vec!["v".into()], 3, vec![6]));
+            assert_eq!(
+                folder(&ctx, &dir.path().join("_rejects").join("one")).await,
+                (vec!["line".into(), "reason".into()], 2, vec![9])
+            );
+            for (sql, says) in [
+                (
+                    "SELECT v, CAST(NULL AS VARCHAR) AS reason, v AS line FROM t ORDER BY v",
+                    "without ORDER BY",
+                ),
+                ("SELECT v, v AS line FROM t", "do not have"),
+                (
+                    "SELECT v, CAST(NULL AS VARCHAR) AS reason FROM t",
+                    "then the rejects' columns",
+                ),
+                ("SELECT v, v AS reason, v AS line FROM t", "is text"),
+            ] {
+                let out = dir.path().join("refused");
+                let result = match ctx
+                    .sql(&format!(
+                        "COPY ({sql}) TO '{}/' STORED AS PARQUET OPTIONS ('metadata::moodflow_rejects' 'reason')",
+                        out.display()
+                    ))
+                    .await
+                {
+                    Ok(df) => df.collect().await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                let error = result.expect_err(sql).to_string();
+                assert!(error.contains(says), "{sql}: {error}");
+                assert!(!out.exists(), "{sql}: nothing written");
+            }
         });
     }
 

@@ -154,10 +154,21 @@ impl Catalog {
                     // A table the job did not create: who writes it is unknown.
                     _ => access.barrier = true,
                 },
-                LogicalPlan::Copy(copy) => match normalise(&copy.output_url) {
-                    Some(w) => access.writes.push(w),
-                    None => access.barrier = true,
-                },
+                LogicalPlan::Copy(copy) => {
+                    // A COPY that splits off its rejects writes them beside its table.
+                    let rejects = moodflow_engine::sink::rejects_option(copy)
+                        .map(|_| moodflow_engine::sink::rejects_url(&copy.output_url).ok());
+                    let targets = [Some(copy.output_url.clone()), rejects.clone().flatten()];
+                    for target in targets.into_iter().flatten() {
+                        match normalise(&target) {
+                            Some(w) => access.writes.push(w),
+                            None => access.barrier = true,
+                        }
+                    }
+                    // Rejects the runner cannot place: run alone (the
+                    // statement then fails on its confinement).
+                    access.barrier |= matches!(rejects, Some(None));
+                }
                 // An INSERT, DELETE, UPDATE or DDL inside a plan: run alone.
                 LogicalPlan::Dml(_) | LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => access.barrier = true,
                 _ => {}

@@ -309,8 +309,17 @@ impl Job {
             else {
                 continue;
             };
-            if !table.starts_with(&format!("{SIDE_OUTPUTS_DIR}/")) && !outputs.contains(&table) {
-                outputs.push(table);
+            let split = c.options.iter().any(|(k, _)| {
+                k.to_ascii_lowercase()
+                    .trim_start_matches("format.")
+                    .strip_prefix("metadata::")
+                    .is_some_and(|k| k == moodflow_engine::sink::REJECTS_OPTION)
+            });
+            let rejects = split.then(|| format!("_rejects/{table}"));
+            for table in std::iter::once(table).chain(rejects) {
+                if !table.starts_with(&format!("{SIDE_OUTPUTS_DIR}/")) && !outputs.contains(&table) {
+                    outputs.push(table);
+                }
             }
         }
         outputs
@@ -382,6 +391,8 @@ impl Job {
         let mut accesses: BTreeMap<usize, crate::access::Access> = BTreeMap::new();
         let mut done: BTreeMap<usize, Ran> = BTreeMap::new();
         let mut failed: Option<(usize, JobError)> = None;
+        // The targets written so far, each with whether a split's rejects.
+        let mut written_by: BTreeMap<String, bool> = BTreeMap::new();
         for (i, statement) in statements.into_iter().enumerate() {
             let summary = summary(&statement.to_string());
             let planned = async {
@@ -390,12 +401,29 @@ impl Job {
                     .statement_to_plan(statement)
                     .await
                     .map_err(statement_error(&self.name, i, &summary))?;
-                let writes = writes_of(&plan, outputs).map_err(|reason| JobError::Confinement {
+                let confinement = |reason| JobError::Confinement {
                     job: self.name.clone(),
                     statement: i + 1,
                     summary: summary.clone(),
                     reason,
-                })?;
+                };
+                let writes = writes_of(&plan, outputs).map_err(confinement)?;
+                // The rejects of a COPY that splits its rows are counted
+                // from their folder, so no other statement may write there.
+                let split = matches!(&plan, LogicalPlan::Copy(c) if moodflow_engine::sink::rejects_option(c).is_some());
+                for (n, (table, _)) in writes.iter().enumerate() {
+                    let own = split && n == 1;
+                    let clash = written_by.get(table).is_some_and(|&other_own| own || other_own);
+                    if clash {
+                        return Err(confinement(format!(
+                            "it writes to `{table}`, which another statement of the job also writes, and one of them splits off its rejects there ('{}'): a split's rejects folder is its own",
+                            moodflow_engine::sink::REJECTS_OPTION
+                        )));
+                    }
+                }
+                for (n, (table, _)) in writes.iter().enumerate() {
+                    written_by.entry(table.clone()).or_insert(split && n == 1);
+                }
                 Ok((plan, writes))
             }
             .await;
@@ -457,7 +485,11 @@ impl Job {
                 if table.starts_with(&format!("{SIDE_OUTPUTS_DIR}/")) {
                     continue;
                 }
-                let rows = count_of(&ran.batches);
+                let rows = ran
+                    .counted
+                    .get(&table)
+                    .copied()
+                    .unwrap_or_else(|| count_of(&ran.batches));
                 *outcome.written.entry(table.clone()).or_default() += rows;
                 if rows == 0 {
                     outcome.empty.entry(table).or_insert(schema);
@@ -501,6 +533,9 @@ pub(crate) fn positive_from_env(var: &str, default: usize) -> usize {
 struct Ran {
     batches: Vec<RecordBatch>,
     writes: Vec<(String, SchemaRef)>,
+    /// Rows written to a target the result does not count: the rejects of
+    /// a `COPY` that splits its rows, counted from their files.
+    counted: BTreeMap<String, u64>,
 }
 
 /// A statement that finished, well or not.
@@ -550,6 +585,14 @@ async fn run_statement(
 ) -> Finished {
     let err = statement_error(job, index, &summary);
     let started = std::time::Instant::now();
+    // The rejects of a COPY that splits its rows: the second of its writes
+    // (see `split_writes`); the statement's result counts the table only.
+    let split_rejects = match &plan {
+        LogicalPlan::Copy(copy) if moodflow_engine::sink::rejects_option(copy).is_some() => {
+            writes.get(1).map(|(t, _)| t.clone())
+        }
+        _ => None,
+    };
     let result = async {
         let batches = ctx
             .execute_logical_plan(plan)
@@ -576,7 +619,18 @@ async fn run_statement(
                     .map_err(err)?;
             }
         }
-        Ok(Ran { batches, writes })
+        let mut counted = BTreeMap::new();
+        if let Some(rejects) = split_rejects {
+            let rows = count_rows(ctx, &format!("{}/{rejects}/", outputs.curated.trim_end_matches('/')))
+                .await
+                .map_err(err)?;
+            counted.insert(rejects, rows);
+        }
+        Ok(Ran {
+            batches,
+            writes,
+            counted,
+        })
     }
     .await;
     Finished { index, result }
@@ -671,9 +725,18 @@ fn writes_of(plan: &LogicalPlan, outputs: &Outputs) -> Result<Vec<(String, Schem
     let mut problem = None;
     let _ = plan.apply(|node| {
         let checked = match node {
-            LogicalPlan::Copy(copy) => {
-                confine(&copy.output_url, outputs).map(|t| t.map(|t| (t, Arc::clone(copy.input.schema().inner()))))
-            }
+            LogicalPlan::Copy(copy) => match moodflow_engine::sink::rejects_option(copy) {
+                None => {
+                    confine(&copy.output_url, outputs).map(|t| t.map(|t| (t, Arc::clone(copy.input.schema().inner()))))
+                }
+                Some(reason) => match split_writes(copy, &reason, outputs) {
+                    Ok(both) => {
+                        writes.extend(both);
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                },
+            },
             // A raw table that sets rows aside writes where it says.
             LogicalPlan::Ddl(datafusion::logical_expr::DdlStatement::CreateExternalTable(t)) => t
                 .options
@@ -710,6 +773,35 @@ fn writes_of(plan: &LogicalPlan, outputs: &Outputs) -> Result<Vec<(String, Schem
     match problem {
         Some(p) => Err(p),
         None => Ok(writes),
+    }
+}
+
+/// What a `COPY` that splits its rows writes (see
+/// [`moodflow_engine::sink`]): its table with the columns before `reason`,
+/// and `_rejects/<table>` beside it with the columns after and the reason.
+/// Both are confined; a target that is itself a rejects or scratch folder
+/// has no rejects of its own.
+fn split_writes(
+    copy: &datafusion::logical_expr::dml::CopyTo,
+    reason: &str,
+    outputs: &Outputs,
+) -> Result<Vec<(String, SchemaRef)>, String> {
+    let schema = copy.input.schema().inner();
+    let split = moodflow_engine::sink::RejectSplit::new(schema, reason).map_err(|e| e.strip_backtrace())?;
+    let rejects_url = moodflow_engine::sink::rejects_url(&copy.output_url).map_err(|e| e.strip_backtrace())?;
+    let table = confine(&copy.output_url, outputs)?;
+    let rejects = confine(&rejects_url, outputs)?;
+    match (table, rejects) {
+        (Some(table), Some(rejects)) if !table.starts_with('_') => Ok(vec![
+            (table, split.table_schema(schema).map_err(|e| e.strip_backtrace())?),
+            (rejects, split.rejects_schema(schema).map_err(|e| e.strip_backtrace())?),
+        ]),
+        (None, None) => Ok(Vec::new()),
+        _ => Err(format!(
+            "it writes to '{}' with '{}', whose rejects would go to '{rejects_url}': a COPY that splits off its rejects writes a table `${{curated}}/<table>/` (or into a folder allowed with its `_rejects/` beside it)",
+            copy.output_url,
+            moodflow_engine::sink::REJECTS_OPTION
+        )),
     }
 }
 
@@ -814,6 +906,17 @@ fn summary(stmt: &str) -> String {
         s.push('…');
     }
     s
+}
+
+/// The rows of the Parquet files in `folder` (from their footers); 0 when
+/// it holds none.
+async fn count_rows(ctx: &SessionContext, folder: &str) -> datafusion::common::Result<u64> {
+    let options = datafusion::prelude::ParquetReadOptions::default();
+    match ctx.read_parquet(folder, options).await {
+        Ok(files) => Ok(files.count().await? as u64),
+        // No file was written: a folder without rows.
+        Err(_) => Ok(0),
+    }
 }
 
 /// The row count a `COPY` returns (one row, one `count` column).
