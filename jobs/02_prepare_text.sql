@@ -41,15 +41,17 @@ OPTIONS ('optional' 'true', 'side_outputs' '${curated}/_scan/raw_catalog/');
 -- @ledger raw_catalog -> netflix_catalog
 -- @may_be_empty netflix_catalog
 
+-- Each file is checked in one pass: a row with a reason goes to
+-- _rejects/<table> with the columns after `reason`, any other to the table
+-- with the columns before it (see stage 01). Values are cast with TRY_CAST
+-- because the rejected rows pass through the same SELECT.
 COPY (
   SELECT show_id, type, title, director, "cast", country, date_added,
-         TRY_CAST(release_year AS INT) AS release_year, rating, duration, listed_in, description
-  FROM raw_catalog WHERE reason IS NULL
-) TO '${curated}/netflix_catalog/' STORED AS PARQUET;
-
-COPY (
-  SELECT file, line, line_end, raw_line, reason FROM raw_catalog WHERE reason IS NOT NULL
-) TO '${curated}/_rejects/netflix_catalog/' STORED AS PARQUET;
+         TRY_CAST(release_year AS INT) AS release_year, rating, duration, listed_in, description,
+         reason, file, line, line_end, raw_line
+  FROM raw_catalog
+) TO '${curated}/netflix_catalog/' STORED AS PARQUET
+OPTIONS ('metadata::moodflow_rejects' 'reason');
 
 -- links.csv (MovieLens' own map to TMDB ids), optional.
 CREATE EXTERNAL TABLE raw_links ("movieId" VARCHAR, "imdbId" VARCHAR, "tmdbId" VARCHAR)
@@ -67,13 +69,11 @@ SELECT *, CASE
 FROM raw_links;
 
 COPY (
-  SELECT CAST("movieId" AS BIGINT) AS "movieId", "imdbId", TRY_CAST("tmdbId" AS BIGINT) AS "tmdbId"
-  FROM links_checked WHERE reject_reason IS NULL
-) TO '${curated}/movielens_links/' STORED AS PARQUET;
-
-COPY (
-  SELECT file, line, line_end, raw_line, reject_reason AS reason FROM links_checked WHERE reject_reason IS NOT NULL
-) TO '${curated}/_rejects/movielens_links/' STORED AS PARQUET;
+  SELECT TRY_CAST("movieId" AS BIGINT) AS "movieId", "imdbId", TRY_CAST("tmdbId" AS BIGINT) AS "tmdbId",
+         reject_reason AS reason, file, line, line_end, raw_line
+  FROM links_checked
+) TO '${curated}/movielens_links/' STORED AS PARQUET
+OPTIONS ('metadata::moodflow_rejects' 'reason');
 
 -- TMDB 5000 movies (Kaggle layout), optional. genres and keywords are JSON
 -- lists of {id, name}; a row whose lists do not parse is a reject.
@@ -99,15 +99,13 @@ SELECT *, CASE
 FROM raw_tmdb;
 
 COPY (
-  SELECT CAST(id AS BIGINT) AS id, title, TRY_CAST(substr(release_date, 1, 4) AS INT) AS year,
+  SELECT TRY_CAST(id AS BIGINT) AS id, title, TRY_CAST(substr(release_date, 1, 4) AS INT) AS year,
          overview, tagline, json_names(coalesce(genres, '')) AS genres,
-         json_names(coalesce(keywords, '')) AS keywords
-  FROM tmdb_checked WHERE reject_reason IS NULL
-) TO '${curated}/tmdb_movies/' STORED AS PARQUET;
-
-COPY (
-  SELECT file, line, line_end, raw_line, reject_reason AS reason FROM tmdb_checked WHERE reject_reason IS NOT NULL
-) TO '${curated}/_rejects/tmdb_movies/' STORED AS PARQUET;
+         json_names(coalesce(keywords, '')) AS keywords,
+         reject_reason AS reason, file, line, line_end, raw_line
+  FROM tmdb_checked
+) TO '${curated}/tmdb_movies/' STORED AS PARQUET
+OPTIONS ('metadata::moodflow_rejects' 'reason');
 
 -- The Tag Genome (ml-20m, ml-25m, full ml-latest), optional.
 CREATE EXTERNAL TABLE raw_genome_tags ("tagId" VARCHAR, tag VARCHAR)
@@ -141,22 +139,18 @@ SELECT *, CASE
 FROM raw_genome_scores;
 
 COPY (
-  SELECT CAST("tagId" AS BIGINT) AS "tagId", tag FROM genome_tags_checked WHERE reject_reason IS NULL
-) TO '${curated}/genome_tags/' STORED AS PARQUET;
+  SELECT TRY_CAST("tagId" AS BIGINT) AS "tagId", tag, reject_reason AS reason, file, line, line_end, raw_line
+  FROM genome_tags_checked
+) TO '${curated}/genome_tags/' STORED AS PARQUET
+OPTIONS ('metadata::moodflow_rejects' 'reason');
 
 COPY (
-  SELECT file, line, line_end, raw_line, reject_reason AS reason FROM genome_tags_checked WHERE reject_reason IS NOT NULL
-) TO '${curated}/_rejects/genome_tags/' STORED AS PARQUET;
-
-COPY (
-  SELECT CAST("movieId" AS BIGINT) AS "movieId", CAST("tagId" AS BIGINT) AS "tagId",
-         CAST(relevance AS DOUBLE) AS relevance
-  FROM genome_scores_checked WHERE reject_reason IS NULL
-) TO '${curated}/genome_scores/' STORED AS PARQUET;
-
-COPY (
-  SELECT file, line, line_end, raw_line, reject_reason AS reason FROM genome_scores_checked WHERE reject_reason IS NOT NULL
-) TO '${curated}/_rejects/genome_scores/' STORED AS PARQUET;
+  SELECT TRY_CAST("movieId" AS BIGINT) AS "movieId", TRY_CAST("tagId" AS BIGINT) AS "tagId",
+         TRY_CAST(relevance AS DOUBLE) AS relevance,
+         reject_reason AS reason, file, line, line_end, raw_line
+  FROM genome_scores_checked
+) TO '${curated}/genome_scores/' STORED AS PARQUET
+OPTIONS ('metadata::moodflow_rejects' 'reason');
 
 CREATE VIEW catalog AS
 SELECT title_key(title) AS key, TRY_CAST(release_year AS INT) AS year,
