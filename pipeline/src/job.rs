@@ -1120,4 +1120,74 @@ mod tests {
             "nothing is written outside the staging folder after a failure"
         );
     }
+
+    /// A `COPY` that splits off its rejects: the job lists and counts its
+    /// table and its rejects apart (five rows, two with a reason); another
+    /// statement writing into those rejects, or rejects that would land
+    /// outside the allowed folder, fail before they write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_split_copy_counts_its_table_and_its_rejects_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_str().expect("utf-8 path");
+        std::fs::write(format!("{d}/src.csv"), "x\n1\n2\n3\n4\n5\n").expect("write");
+        std::fs::create_dir_all(format!("{d}/exports")).expect("mkdir");
+        let outputs = Outputs {
+            curated: format!("{d}/staging"),
+            allowed: vec![format!("{d}/exports")],
+        };
+        let config = moodflow_engine::session_config(&[]).expect("config");
+        let ctx = moodflow_engine::local_context(config).expect("context");
+        let head = "CREATE EXTERNAL TABLE src (x BIGINT) STORED AS CSV LOCATION '${root}/src.csv' OPTIONS ('format.has_header' 'true');\n";
+        let split = "COPY (SELECT x, CASE WHEN x > 3 THEN 'big' END AS reason, x AS line FROM src) \
+                     TO '${curated}/t/' STORED AS PARQUET OPTIONS ('metadata::moodflow_rejects' 'reason');\n";
+
+        let job = Job::parse("split", &format!("{head}{split}")).expect("parse");
+        assert_eq!(job.outputs(), vec!["t".to_string(), "_rejects/t".to_string()]);
+        let done = job.execute(&ctx, d, &outputs, &BTreeMap::new()).await.expect("runs");
+        assert_eq!(done.written["t"], 3);
+        assert_eq!(done.written["_rejects/t"], 2);
+
+        let clash = Job::parse(
+            "clash",
+            &format!("{head}{split}COPY (SELECT 'x' AS reason) TO '${{curated}}/_rejects/t/' STORED AS PARQUET;\n"),
+        )
+        .expect("parse");
+        let e = clash
+            .execute(&ctx, d, &outputs, &BTreeMap::new())
+            .await
+            .expect_err("two writers of a split's rejects");
+        assert!(matches!(e, JobError::Confinement { statement: 3, .. }), "{e}");
+        assert!(e.to_string().contains("its own"), "{e}");
+
+        // Into an allowed folder, the rejects go beside the table, inside it.
+        let export = Job::parse(
+            "export",
+            &format!(
+                "{head}COPY (SELECT x, CASE WHEN x = 1 THEN 'one' END AS reason, x AS line FROM src) \
+                 TO '{d}/exports/out/' STORED AS PARQUET OPTIONS ('metadata::moodflow_rejects' 'reason');\n"
+            ),
+        )
+        .expect("parse");
+        export.execute(&ctx, d, &outputs, &BTreeMap::new()).await.expect("runs");
+        assert!(std::path::Path::new(&format!("{d}/exports/_rejects/out")).is_dir());
+
+        // Scratch has no rejects of its own.
+        let scratch = Job::parse(
+            "scratch",
+            &format!(
+                "{head}COPY (SELECT x, CAST(NULL AS VARCHAR) AS reason, x AS line FROM src) \
+                 TO '${{curated}}/_scan/x/' STORED AS PARQUET OPTIONS ('metadata::moodflow_rejects' 'reason');\n"
+            ),
+        )
+        .expect("parse");
+        let e = scratch
+            .execute(&ctx, d, &outputs, &BTreeMap::new())
+            .await
+            .expect_err("a split into scratch");
+        assert!(matches!(e, JobError::Confinement { statement: 2, .. }), "{e}");
+        assert!(
+            !std::path::Path::new(&format!("{d}/staging/_scan/x")).exists(),
+            "nothing written"
+        );
+    }
 }
