@@ -473,6 +473,17 @@ fn scan(data: &[u8], eof: bool, limits: &Limits, spans: &mut Vec<FieldSpan>) -> 
                     Some(b'\n') => {
                         lines += 1;
                         if lines > limits.max_record_lines {
+                            // Past both bounds: the byte bound, crossed
+                            // first, names it, as when the record arrives
+                            // in pieces and its bytes run out before this
+                            // line (`bound_or_more`): the reason must not
+                            // depend on how the file was read.
+                            if j > limits.max_record_bytes {
+                                return Scan::FirstLineOnly(format!(
+                                    "unbalanced quote: a quoted field runs past {} bytes",
+                                    limits.max_record_bytes
+                                ));
+                            }
                             return Scan::FirstLineOnly(format!(
                                 "unbalanced quote: a quoted field runs past {} lines",
                                 limits.max_record_lines
