@@ -582,6 +582,30 @@ mod tests {
             .expect("plan")
     }
 
+    /// Runs `plan` as an executor would get it (through the codec), every
+    /// partition; the rows its counts add up to.
+    async fn run_through_the_codec(ctx: &SessionContext, plan: Arc<dyn ExecutionPlan>) -> u64 {
+        let codec = MoodflowPhysicalCodec::default();
+        let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &codec).expect("encode");
+        let plan =
+            datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+                .expect("decode");
+        let mut written = 0;
+        for p in 0..plan.properties().output_partitioning().partition_count() {
+            let stream = plan.execute(p, ctx.task_ctx()).expect("execute");
+            for b in datafusion::physical_plan::common::collect(stream)
+                .await
+                .expect("collect")
+            {
+                written += b
+                    .column(0)
+                    .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                    .value(0);
+            }
+        }
+        written
+    }
+
     fn files(dir: &std::path::Path) -> usize {
         std::fs::read_dir(dir).map_or(0, |d| d.count())
     }
@@ -625,26 +649,7 @@ mod tests {
             let shown = displayable(plan.as_ref()).indent(true).to_string();
             assert!(shown.contains("ParallelSinkExec"), "{shown}");
             assert!(!shown.contains("CoalescePartitionsExec"), "{shown}");
-            // Executors get the plan through the codec.
-            let codec = MoodflowPhysicalCodec::default();
-            let bytes =
-                datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &codec).expect("encode");
-            let plan =
-                datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
-                    .expect("decode");
-            let mut written = 0;
-            for p in 0..plan.properties().output_partitioning().partition_count() {
-                let stream = plan.execute(p, ctx.task_ctx()).expect("execute");
-                for b in datafusion::physical_plan::common::collect(stream)
-                    .await
-                    .expect("collect")
-                {
-                    written += b
-                        .column(0)
-                        .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
-                        .value(0);
-                }
-            }
+            let written = run_through_the_codec(&ctx, plan).await;
             assert_eq!(written, 10_000);
             assert_eq!(files(&out), 4, "one file per partition");
             assert_eq!(read_back(&ctx, &out).await, (10_000, 10_000 * 10_001 / 2));
@@ -695,25 +700,7 @@ mod tests {
             let planned = plan(&ctx, &sql).await;
             let shown = displayable(planned.as_ref()).indent(true).to_string();
             assert!(shown.contains("rows with reason to"), "{shown}");
-            let codec = MoodflowPhysicalCodec::default();
-            let bytes =
-                datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(planned, &codec).expect("encode");
-            let decoded =
-                datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
-                    .expect("decode");
-            let mut written = 0;
-            for p in 0..decoded.properties().output_partitioning().partition_count() {
-                let stream = decoded.execute(p, ctx.task_ctx()).expect("execute");
-                for b in datafusion::physical_plan::common::collect(stream)
-                    .await
-                    .expect("collect")
-                {
-                    written += b
-                        .column(0)
-                        .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
-                        .value(0);
-                }
-            }
+            let written = run_through_the_codec(&ctx, planned).await;
             assert_eq!(written, 900, "the statement counts the table's rows");
             // 1..=1000 without the multiples of 10: 500,500 - 50,500.
             assert_eq!(
