@@ -82,14 +82,22 @@ pub struct ParallelSinkExec {
 /// which DataFusion would read as a setting's namespace.
 pub const REJECTS_OPTION: &str = "moodflow_rejects";
 
-/// The statement option, as DataFusion names it once parsed.
-const REJECTS_OPTION_KEY: &str = "format.metadata::moodflow_rejects";
+/// True when `key`, a `COPY` option as written (`metadata::moodflow_rejects`)
+/// or as DataFusion names it once planned (`format.metadata::…`), is
+/// [`REJECTS_OPTION`].
+pub fn is_rejects_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.strip_prefix("format.")
+        .unwrap_or(&key)
+        .strip_prefix("metadata::")
+        .is_some_and(|k| k == REJECTS_OPTION)
+}
 
 /// The reason column a `COPY` names in [`REJECTS_OPTION`], if it does
 /// (in its option map before [`crate::copy_options`] runs, in its format's
 /// Parquet options after).
 pub fn rejects_option(copy: &CopyTo) -> Option<String> {
-    if let Some(reason) = copy.options.get(REJECTS_OPTION_KEY) {
+    if let Some((_, reason)) = copy.options.iter().find(|(k, _)| is_rejects_option(k)) {
         return Some(reason.clone());
     }
     let factory = file_type_to_format(&copy.file_type).ok()?;
@@ -374,10 +382,10 @@ async fn write_split(
 ) -> Result<u64> {
     let schema = input.schema();
     // Two batches of slack: the sinks encode while the next batch is split.
-    let (table_tx, table_rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
-    let (rejects_tx, rejects_rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
-    let stream = |schema: SchemaRef, rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>| {
-        let batches = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    let (table_tx, table_rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let (rejects_tx, rejects_rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let stream = |schema: SchemaRef, rx: tokio::sync::mpsc::Receiver<RecordBatch>| {
+        let batches = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) });
         Box::pin(RecordBatchStreamAdapter::new(schema, batches)) as SendableRecordBatchStream
     };
     let table_write = table
@@ -391,10 +399,10 @@ async fn write_split(
             let (rows, rejected) = split.split(&batch?)?;
             // A closed channel is a sink that failed: its error is the
             // statement's, reported by `try_join` below.
-            if rows.num_rows() > 0 && table_tx.send(Ok(rows)).await.is_err() {
+            if rows.num_rows() > 0 && table_tx.send(rows).await.is_err() {
                 break;
             }
-            if rejected.num_rows() > 0 && rejects_tx.send(Ok(rejected)).await.is_err() {
+            if rejected.num_rows() > 0 && rejects_tx.send(rejected).await.is_err() {
                 break;
             }
         }

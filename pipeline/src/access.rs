@@ -155,19 +155,19 @@ impl Catalog {
                     _ => access.barrier = true,
                 },
                 LogicalPlan::Copy(copy) => {
-                    // A COPY that splits off its rejects writes them beside its table.
-                    let rejects = moodflow_engine::sink::rejects_option(copy)
-                        .map(|_| moodflow_engine::sink::rejects_url(&copy.output_url).ok());
-                    let targets = [Some(copy.output_url.clone()), rejects.clone().flatten()];
-                    for target in targets.into_iter().flatten() {
-                        match normalise(&target) {
+                    let mut targets = vec![Some(copy.output_url.clone())];
+                    // A COPY that splits off its rejects writes them beside
+                    // its table (rejects it cannot place: a barrier; the
+                    // statement then fails on its confinement).
+                    if moodflow_engine::sink::rejects_option(copy).is_some() {
+                        targets.push(moodflow_engine::sink::rejects_url(&copy.output_url).ok());
+                    }
+                    for target in targets {
+                        match target.as_deref().and_then(normalise) {
                             Some(w) => access.writes.push(w),
                             None => access.barrier = true,
                         }
                     }
-                    // Rejects the runner cannot place: run alone (the
-                    // statement then fails on its confinement).
-                    access.barrier |= matches!(rejects, Some(None));
                 }
                 // An INSERT, DELETE, UPDATE or DDL inside a plan: run alone.
                 LogicalPlan::Dml(_) | LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => access.barrier = true,

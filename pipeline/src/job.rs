@@ -43,7 +43,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::prelude::SessionContext;
@@ -309,12 +309,10 @@ impl Job {
             else {
                 continue;
             };
-            let split = c.options.iter().any(|(k, _)| {
-                k.to_ascii_lowercase()
-                    .trim_start_matches("format.")
-                    .strip_prefix("metadata::")
-                    .is_some_and(|k| k == moodflow_engine::sink::REJECTS_OPTION)
-            });
+            let split = c
+                .options
+                .iter()
+                .any(|(k, _)| moodflow_engine::sink::is_rejects_option(k));
             let rejects = split.then(|| format!("_rejects/{table}"));
             for table in std::iter::once(table).chain(rejects) {
                 if !table.starts_with(&format!("{SIDE_OUTPUTS_DIR}/")) && !outputs.contains(&table) {
@@ -410,9 +408,9 @@ impl Job {
                 let writes = writes_of(&plan, outputs).map_err(confinement)?;
                 // The rejects of a COPY that splits its rows are counted
                 // from their folder, so no other statement may write there.
-                let split = matches!(&plan, LogicalPlan::Copy(c) if moodflow_engine::sink::rejects_option(c).is_some());
-                for (n, (table, _)) in writes.iter().enumerate() {
-                    let own = split && n == 1;
+                let own_rejects = split_rejects(&plan, &writes);
+                for (table, _) in &writes {
+                    let own = own_rejects == Some(table.as_str());
                     let clash = written_by.get(table).is_some_and(|&other_own| own || other_own);
                     if clash {
                         return Err(confinement(format!(
@@ -421,8 +419,10 @@ impl Job {
                         )));
                     }
                 }
-                for (n, (table, _)) in writes.iter().enumerate() {
-                    written_by.entry(table.clone()).or_insert(split && n == 1);
+                for (table, _) in &writes {
+                    written_by
+                        .entry(table.clone())
+                        .or_insert(own_rejects == Some(table.as_str()));
                 }
                 Ok((plan, writes))
             }
@@ -585,14 +585,8 @@ async fn run_statement(
 ) -> Finished {
     let err = statement_error(job, index, &summary);
     let started = std::time::Instant::now();
-    // The rejects of a COPY that splits its rows: the second of its writes
-    // (see `split_writes`); the statement's result counts the table only.
-    let split_rejects = match &plan {
-        LogicalPlan::Copy(copy) if moodflow_engine::sink::rejects_option(copy).is_some() => {
-            writes.get(1).map(|(t, _)| t.clone())
-        }
-        _ => None,
-    };
+    // The statement's result counts a split's table only.
+    let split_rejects = split_rejects(&plan, &writes).map(str::to_string);
     let result = async {
         let batches = ctx
             .execute_logical_plan(plan)
@@ -805,6 +799,17 @@ fn split_writes(
     }
 }
 
+/// The rejects target of a `COPY` that splits its rows: the second of
+/// its writes (see [`split_writes`]); `None` for any other statement.
+fn split_rejects<'a>(plan: &LogicalPlan, writes: &'a [(String, SchemaRef)]) -> Option<&'a str> {
+    match plan {
+        LogicalPlan::Copy(copy) if moodflow_engine::sink::rejects_option(copy).is_some() => {
+            writes.get(1).map(|(t, _)| t.as_str())
+        }
+        _ => None,
+    }
+}
+
 /// Checks one write target: `Some(table)` for `${curated}/<table>/` (and
 /// `Some("_scan/<name>")` for the job's scratch, which is never committed),
 /// `None` for a location inside an allowed folder, an error otherwise.
@@ -909,13 +914,19 @@ fn summary(stmt: &str) -> String {
 }
 
 /// The rows of the Parquet files in `folder` (from their footers); 0 when
-/// it holds none.
+/// it holds no file. Any other failure is the statement's error, never a
+/// count of 0.
 async fn count_rows(ctx: &SessionContext, folder: &str) -> datafusion::common::Result<u64> {
-    let options = datafusion::prelude::ParquetReadOptions::default();
-    match ctx.read_parquet(folder, options).await {
-        Ok(files) => Ok(files.count().await? as u64),
-        // No file was written: a folder without rows.
-        Err(_) => Ok(0),
+    let url = ListingTableUrl::parse(folder)?;
+    let store = ctx.runtime_env().object_store(&url)?;
+    let first = store.list(Some(url.prefix())).next().await;
+    match first {
+        None => Ok(0),
+        Some(listed) => {
+            listed.map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))?;
+            let options = datafusion::prelude::ParquetReadOptions::default();
+            Ok(ctx.read_parquet(folder, options).await?.count().await? as u64)
+        }
     }
 }
 
