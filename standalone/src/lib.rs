@@ -26,18 +26,7 @@ const BALLISTA_TARGET_PARTITIONS: usize = 16;
 /// push scheduling, exactly as a real cluster does.
 pub async fn standalone(config: SessionConfig) -> Result<Cluster> {
     let slots = config.ballista_standalone_parallelism();
-    // Ballista's default of 16 target partitions is sized for a cluster;
-    // with one partition per task, every scan of a small table here was 16
-    // tasks queued on two slots, and a UNION of eight such scans 128. Two
-    // partitions per slot (measured on 2 cores, stages 01-09: 13.4 s ->
-    // 8.4 s at 1M generated ratings, 28.3 s -> 21.3 s at 10M). Only when
-    // the setting is still Ballista's default: any other
-    // `--conf datafusion.execution.target_partitions=N` is kept.
-    let config = match config.target_partitions() == BALLISTA_TARGET_PARTITIONS {
-        true => config.with_target_partitions((2 * slots).max(1)),
-        false => config,
-    };
-    let state = session_state(config)?;
+    let state = session_state(standalone_config(config, slots)?)?;
     let port = free_port()?;
     let scheduler = SchedulerOptions::local(port);
     tokio::spawn(async move {
@@ -124,6 +113,36 @@ pub fn scratch_dir(explicit: Option<PathBuf>) -> PathBuf {
     }
     std::env::temp_dir()
 }
+
+/// The settings that differ when the whole cluster is this process, each
+/// only where `config` still has Ballista's default (a `--conf` wins).
+pub fn standalone_config(config: SessionConfig, slots: usize) -> Result<SessionConfig> {
+    // Ballista's default of 16 target partitions is sized for a cluster;
+    // with one partition per task, every scan of a small table here was 16
+    // tasks queued on two slots, and a UNION of eight such scans 128. Two
+    // partitions per slot (measured on 2 cores, stages 01-09: 13.4 s ->
+    // 8.4 s at 1M generated ratings, 28.3 s -> 21.3 s at 10M). Any other
+    // `--conf datafusion.execution.target_partitions=N` is kept.
+    let mut config = match config.target_partitions() == BALLISTA_TARGET_PARTITIONS {
+        true => config.with_target_partitions((2 * slots).max(1)),
+        false => config,
+    };
+    // Shuffle files never leave this machine here (they are written and
+    // read by the one executor, in RAM when there is room: see
+    // `scratch_dir`), so compressing them with Ballista's default lz4 only
+    // costs CPU: it was 5-10% of a stage's samples in `perf`. Measured at
+    // 10M generated ratings, stages 01-09, three alternating rounds: 19.9 s
+    // -> 18.2 s, 30.5 s -> 28.0 s of CPU. A cluster keeps lz4 (its shuffle
+    // crosses the network); `--conf ballista.shuffle.compression.codec=…`
+    // is kept.
+    if !config.ballista_config().settings().contains_key(SHUFFLE_CODEC) {
+        config.options_mut().set(SHUFFLE_CODEC, "none")?;
+    }
+    Ok(config)
+}
+
+/// Ballista's setting for the compression of shuffle files.
+pub const SHUFFLE_CODEC: &str = ballista_core::config::BALLISTA_SHUFFLE_COMPRESSION_CODEC;
 
 /// A session on the scheduler at `scheduler` (`df://host:port`) when given,
 /// else on an in-process cluster ([`standalone`]).

@@ -1,6 +1,7 @@
 //! The in-process cluster's own settings: the scheduler's sockets, checked
-//! against what the kernel reports for the connections it accepts, and
-//! where its executor keeps shuffle files, checked against `df`.
+//! against what the kernel reports for the connections it accepts, where
+//! its executor keeps shuffle files, checked against `df`, and how they are
+//! written, checked against Ballista's own reading of the session.
 
 /// Every connection the scheduler accepts has Nagle's algorithm off, so a
 /// job-status message reaches the waiting client at once instead of after
@@ -48,4 +49,34 @@ fn the_executor_scratch_is_memory_backed_only_with_room() {
     assert_eq!(scratch_dir(None), want, "df says {available:?} bytes available");
     // An empty variable is no choice.
     assert_eq!(scratch_dir(Some(PathBuf::new())), want);
+}
+
+/// The in-process cluster's shuffle files are written uncompressed and its
+/// scans get two partitions per task slot, unless the session says
+/// otherwise; a cluster's session keeps Ballista's lz4. (Ballista's own
+/// parser of the setting reads the result, as its shuffle writer does.)
+#[test]
+fn standalone_shuffles_uncompressed_and_keeps_what_conf_says() {
+    use ballista_core::extension::SessionConfigExt;
+    use datafusion::arrow::ipc::CompressionType;
+    use moodflow_standalone::{standalone_config, SHUFFLE_CODEC};
+    let codec = |c: &datafusion::prelude::SessionConfig| {
+        c.ballista_config().shuffle_compression_codec().expect("a valid codec")
+    };
+    let conf = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        moodflow_engine::session_config(&pairs).expect("config")
+    };
+    let plain = standalone_config(conf(&[]), 2).expect("standalone");
+    assert_eq!(codec(&plain), None);
+    assert_eq!(plain.target_partitions(), 4);
+    // Ballista's own default, written out, is kept as given.
+    let told = conf(&[(SHUFFLE_CODEC, "lz4"), ("datafusion.execution.target_partitions", "7")]);
+    let told = standalone_config(told, 2).expect("standalone");
+    assert_eq!(codec(&told), Some(CompressionType::LZ4_FRAME));
+    assert_eq!(told.target_partitions(), 7);
+    let zstd = standalone_config(conf(&[(SHUFFLE_CODEC, "zstd")]), 2).expect("standalone");
+    assert_eq!(codec(&zstd), Some(CompressionType::ZSTD));
+    // A cluster's session is not made standalone: Ballista's default.
+    assert_eq!(codec(&conf(&[])), Some(CompressionType::LZ4_FRAME));
 }

@@ -57,7 +57,46 @@ fn as_utf8(array: &ArrayRef) -> Result<StringArray> {
     Ok(as_string_array(&array)?.clone())
 }
 
+/// `f` of every value of `texts` (`None` for null), computed once per
+/// distinct value of the batch: the texts a film is scored on repeat a lot
+/// (a tag, a genome tag, a keyword or a genre list is the same string for
+/// every film that has it: 820,416 evidence rows hold 17,528 distinct
+/// texts at 10M generated ratings), and scoring one costs far more than
+/// looking it up.
+pub fn map_distinct<T: Copy>(texts: &StringArray, f: impl Fn(&str) -> T) -> Vec<Option<T>> {
+    let mut seen: std::collections::HashMap<&str, T> = std::collections::HashMap::new();
+    texts
+        .iter()
+        .map(|t| t.map(|t| *seen.entry(t).or_insert_with(|| f(t))))
+        .collect()
+}
+
 /// Builds a string array from a per-value transformation.
 pub fn map_to_strings(input: &StringArray, f: impl Fn(&str) -> Option<String>) -> ArrayRef {
     Arc::new(input.iter().map(|v| v.and_then(&f)).collect::<StringArray>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn map_distinct_scores_each_distinct_text_once_in_row_order() {
+        let texts = StringArray::from(vec![
+            Some("dark"),
+            None,
+            Some("funny"),
+            Some("dark"),
+            Some(""),
+            Some("funny"),
+        ]);
+        let calls = Cell::new(0);
+        let out = map_distinct(&texts, |t| {
+            calls.set(calls.get() + 1);
+            t.len()
+        });
+        assert_eq!(out, vec![Some(4), None, Some(5), Some(4), Some(0), Some(5)]);
+        assert_eq!(calls.get(), 3, "dark, funny and the empty text, once each");
+    }
 }

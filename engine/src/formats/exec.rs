@@ -471,6 +471,7 @@ impl ExecutionPlan for RawScanExec {
             pending: VecDeque::new(),
             batch_size: context.session_config().batch_size().max(1),
             side,
+            last: Capacity::default(),
         };
         let stream =
             futures::stream::try_unfold(reader, |mut r| async move { Ok(r.next_batch().await?.map(|b| (b, r))) });
@@ -496,6 +497,9 @@ struct PartitionReader {
     pending: VecDeque<RecordBatch>,
     batch_size: usize,
     side: Option<SideOutputs>,
+    /// The size of the last chunk's rows: the next chunk's builders start
+    /// at it instead of growing (and copying) by doubling.
+    last: Capacity,
 }
 
 /// What a scan of the valid ratings sets aside (see
@@ -644,8 +648,9 @@ impl PartitionReader {
                     }
                 },
             };
-            let mut rows = Rows::new(&self.spec);
+            let mut rows = Rows::new(&self.spec, file_url(&self.spec.store_url, &reader.1.path), self.last);
             let more = reader.0.next_chunk(&mut rows).await?;
+            self.last = rows.capacity();
             let mut full = rows.finish()?;
             if let Some(tally) = reader.0.csv_tally() {
                 if let (Some(side), false) = (self.side.as_mut(), more) {
@@ -695,7 +700,9 @@ struct Rows {
     date: Date32Builder,
     year: Int32Builder,
     title: StringBuilder,
-    file: StringBuilder,
+    /// Every row of a chunk comes from the one file being read: its URL is
+    /// kept once and repeated when the column is built.
+    file: FileColumn,
     line: Int64Builder,
     raw_line: StringBuilder,
     reason: StringBuilder,
@@ -703,45 +710,76 @@ struct Rows {
     rows: usize,
 }
 
+/// How many rows (and bytes of raw lines) a chunk held.
+#[derive(Debug, Clone, Copy, Default)]
+struct Capacity {
+    rows: usize,
+    raw_bytes: usize,
+}
+
 impl Rows {
-    fn new(spec: &ScanSpec) -> Self {
+    /// The builders of a chunk of `file`, sized for `hint` (the previous
+    /// chunk) where the kind of file fills them row by row.
+    fn new(spec: &ScanSpec, file: String, hint: Capacity) -> Self {
         let full = full_schema(spec.kind, &spec.columns).fields().len();
-        let wanted = match &spec.projection {
+        let wanted: Vec<bool> = match &spec.projection {
             Some(p) => (0..full).map(|i| p.contains(&i)).collect(),
             None => vec![true; full],
+        };
+        let (csv, ratings) = (spec.kind == FileKind::Csv, spec.kind == FileKind::Ratings);
+        // Only the CSV reader builds lines and raw lines for every row.
+        let n = spec.columns.len();
+        let per_row = |on: bool| if on { hint.rows } else { 0 };
+        let raw_line = match csv && wanted.get(n + 3) == Some(&true) {
+            true => StringBuilder::with_capacity(hint.rows, hint.raw_bytes),
+            false => StringBuilder::new(),
         };
         Self {
             kind: spec.kind,
             filter: spec.rows,
-            wanted,
-            columns: spec.columns.clone(),
-            csv: spec.columns.iter().map(|c| CsvBuilder::new(c.kind)).collect(),
-            line_end: Int64Builder::new(),
-            movie_id: Int64Builder::new(),
-            customer_id: Int64Builder::new(),
-            rating: Int8Builder::new(),
-            date: Date32Builder::new(),
+            csv: spec
+                .columns
+                .iter()
+                .zip(&wanted)
+                .map(|(c, &on)| CsvBuilder::new(c.kind, per_row(csv && on)))
+                .collect(),
+            line_end: Int64Builder::with_capacity(per_row(csv && wanted.get(n + 2) == Some(&true))),
+            movie_id: Int64Builder::with_capacity(per_row(ratings)),
+            customer_id: Int64Builder::with_capacity(per_row(ratings)),
+            rating: Int8Builder::with_capacity(per_row(ratings)),
+            date: Date32Builder::with_capacity(per_row(ratings)),
             year: Int32Builder::new(),
             title: StringBuilder::new(),
-            file: StringBuilder::new(),
-            line: Int64Builder::new(),
-            raw_line: StringBuilder::new(),
+            file: FileColumn::new(file),
+            line: Int64Builder::with_capacity(per_row(csv && wanted.get(n + 1) == Some(&true))),
+            raw_line,
             reason: StringBuilder::new(),
             rows: 0,
+            wanted,
+            columns: spec.columns.clone(),
+        }
+    }
+
+    /// What this chunk held, to size the next one's builders.
+    fn capacity(&self) -> Capacity {
+        let rows = self.rows.max(self.movie_id.values_slice().len()).max(self.file.len);
+        Capacity {
+            rows,
+            raw_bytes: self.raw_line.values_slice().len(),
         }
     }
 
     /// A valid rating. Its `file` is built only when the scan outputs that
     /// column (the ledger counts ratings per file); its line number is
     /// never computed (it costs a count of the newlines before the range).
-    fn rating(&mut self, r: &netflix::Rating, file: &str) {
+    fn rating(&mut self, r: &netflix::Rating) {
         self.movie_id.append_value(r.movie_id);
         self.customer_id.append_value(r.customer_id);
         self.rating.append_value(r.rating as i8);
         self.date.append_value(r.date);
         // The ratings schema: movie_id, customer_id, rating, date, file, …
         if self.wanted[4] {
-            self.file.append_value(file);
+            self.file.append_value();
         } else if self.filter == RowFilter::All {
             self.file.append_null();
         }
@@ -755,11 +793,11 @@ impl Rows {
     /// A title keeps its file, line and raw line even when valid (the
     /// titles are few; a later check such as a duplicate id can then
     /// reject it as it was read).
-    fn title(&mut self, t: titles::Title, file: &str, line: u64, raw: &str) {
+    fn title(&mut self, t: titles::Title, line: u64, raw: &str) {
         self.movie_id.append_value(t.movie_id);
         self.year.append_option(t.year);
         self.title.append_value(t.title);
-        self.file.append_value(file);
+        self.file.append_value();
         self.line.append_value(line as i64);
         self.raw_line.append_value(raw);
         if self.filter == RowFilter::All {
@@ -769,7 +807,7 @@ impl Rows {
 
     /// One CSV record: its fields (or none, for a reject), lines and raw
     /// text; only the wanted columns are built.
-    fn csv_record(&mut self, record: &super::csv::RecordRef<'_>, file: &str) {
+    fn csv_record(&mut self, record: &super::csv::RecordRef<'_>) {
         let n = self.columns.len();
         match record.outcome {
             Ok(spans) => {
@@ -786,7 +824,7 @@ impl Rows {
             }
         }
         if self.wanted[n] {
-            self.file.append_value(file);
+            self.file.append_value();
         }
         if self.wanted[n + 1] {
             self.line.append_value(record.line as i64);
@@ -810,7 +848,7 @@ impl Rows {
         }
     }
 
-    fn reject(&mut self, file: &str, line: u64, raw: &str, reason: &str) {
+    fn reject(&mut self, line: u64, raw: &str, reason: &str) {
         if self.filter == RowFilter::All {
             self.movie_id.append_null();
             match self.kind {
@@ -826,7 +864,7 @@ impl Rows {
                 FileKind::Csv => {}
             }
         }
-        self.file.append_value(file);
+        self.file.append_value();
         self.line.append_value(line as i64);
         self.raw_line.append_value(raw);
         self.reason.append_value(reason);
@@ -850,7 +888,7 @@ impl Rows {
             ],
             FileKind::Csv => self.csv.iter_mut().map(CsvBuilder::finish).collect(),
         };
-        columns.extend([Arc::new(self.file.finish()) as ArrayRef, Arc::new(self.line.finish())]);
+        columns.extend([self.file.finish()?, Arc::new(self.line.finish())]);
         if self.kind == FileKind::Csv {
             columns.push(Arc::new(self.line_end.finish()));
         }
@@ -880,12 +918,12 @@ enum CsvBuilder {
 }
 
 impl CsvBuilder {
-    fn new(kind: CsvType) -> Self {
+    fn new(kind: CsvType, rows: usize) -> Self {
         match kind {
-            CsvType::Text => Self::Text(StringBuilder::new()),
-            CsvType::Int32 => Self::Int32(Int32Builder::new()),
-            CsvType::Int64 => Self::Int64(Int64Builder::new()),
-            CsvType::Float64 => Self::Float64(Float64Builder::new()),
+            CsvType::Text => Self::Text(StringBuilder::with_capacity(rows, 0)),
+            CsvType::Int32 => Self::Int32(Int32Builder::with_capacity(rows)),
+            CsvType::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
+            CsvType::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
         }
     }
 
@@ -914,6 +952,49 @@ impl CsvBuilder {
             Self::Int64(b) => Arc::new(b.finish()),
             Self::Float64(b) => Arc::new(b.finish()),
         }
+    }
+}
+
+/// The `file` column of a chunk: one URL, repeated for every row that has
+/// it (null for the others). Built once per chunk instead of copying the
+/// URL into a builder row by row.
+struct FileColumn {
+    url: String,
+    nulls: datafusion::arrow::array::NullBufferBuilder,
+    len: usize,
+}
+
+impl FileColumn {
+    fn new(url: String) -> Self {
+        Self {
+            url,
+            nulls: datafusion::arrow::array::NullBufferBuilder::new(0),
+            len: 0,
+        }
+    }
+
+    fn append_value(&mut self) {
+        self.nulls.append_non_null();
+        self.len += 1;
+    }
+
+    fn append_null(&mut self) {
+        self.nulls.append_null();
+        self.len += 1;
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef> {
+        let nulls = self.nulls.finish();
+        let url = self.url.len();
+        let lengths = (0..self.len).map(|i| match &nulls {
+            Some(n) if n.is_null(i) => 0,
+            _ => url,
+        });
+        let offsets = datafusion::arrow::buffer::OffsetBuffer::<i32>::from_lengths(lengths);
+        let values = self.url.repeat(self.len - nulls.as_ref().map_or(0, |n| n.null_count()));
+        let array = StringArray::try_new(offsets, values.into_bytes().into(), nulls)?;
+        self.len = 0;
+        Ok(Arc::new(array))
     }
 }
 
@@ -993,11 +1074,17 @@ pub fn raw_bytes_fetched(file_url: &str) -> u64 {
         .map_or(0, |m| m.get(file_url).copied().unwrap_or(0))
 }
 
-async fn fetch(store: &dyn ObjectStore, path: &Path, file_url: &str, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+/// The bytes of `range`, as the store returned them (not copied: a chunk
+/// is parsed straight from them).
+async fn fetch(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file_url: &str,
+    range: std::ops::Range<u64>,
+) -> Result<bytes::Bytes> {
     let bytes = store
         .get_range(path, range)
         .await
-        .map(|b| b.to_vec())
         .map_err(|e| read_error(file_url, e))?;
     // One lock per read of up to 8 MiB: nothing next to parsing them.
     if let Ok(mut m) = BYTES_FETCHED.lock() {
@@ -1121,7 +1208,7 @@ impl RatingsRange {
                 }
             };
             for (index, raw, reason) in bad {
-                rows.reject(&self.file_url, base + index, &raw, &reason);
+                rows.reject(base + index, &raw, &reason);
             }
         }
         Ok(!self.done)
@@ -1141,7 +1228,7 @@ impl RatingsRange {
             LineKind::Skip => {}
             LineKind::Rating(r) => {
                 if self.filter.valid() {
-                    rows.rating(&r, &self.file_url);
+                    rows.rating(&r);
                 }
             }
             LineKind::Bad(reason) => {
@@ -1195,7 +1282,7 @@ async fn header_before(
     let mut buf: Vec<u8> = Vec::new();
     while lo > 0 {
         let from = lo.saturating_sub(step);
-        let mut read = fetch(store, path, file_url, from..lo).await?;
+        let mut read = fetch(store, path, file_url, from..lo).await?.to_vec();
         read.extend_from_slice(&buf);
         buf = read;
         lo = from;
@@ -1263,12 +1350,12 @@ impl TitlesFile {
                 TitleLine::Skip => {}
                 TitleLine::Title(t) => {
                     if rows.filter.valid() {
-                        rows.title(t, &self.file_url, index as u64 + 1, &raw());
+                        rows.title(t, index as u64 + 1, &raw());
                     }
                 }
                 TitleLine::Bad(reason) => {
                     if rows.filter.rejects() {
-                        rows.reject(&self.file_url, index as u64 + 1, &raw(), &reason);
+                        rows.reject(index as u64 + 1, &raw(), &reason);
                     }
                 }
             }
@@ -1431,7 +1518,7 @@ impl CsvFile {
             if (valid && !rows.filter.valid()) || (!valid && !rows.filter.rejects()) {
                 continue;
             }
-            rows.csv_record(&record, &self.file_url);
+            rows.csv_record(&record);
             rows.rows += 1;
         }
         Ok(!self.done)

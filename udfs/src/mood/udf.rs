@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
 };
 
 use super::lexicon;
-use crate::string_udf::{map_strings, one_string_signature};
+use crate::string_udf::{map_distinct, map_strings, one_string_signature};
 
 const DOC_SECTION: DocSection = DocSection {
     include: true,
@@ -67,9 +67,9 @@ impl ScalarUDFImpl for MoodScores {
                 Vec::with_capacity(n),
                 Vec::with_capacity(n),
             );
-            for t in texts.iter() {
+            for s in map_distinct(texts, |t| l.score(t)) {
                 // Null rows carry zeros under the struct's null bit.
-                let s = t.map(|t| l.score(t)).unwrap_or_default();
+                let s = s.unwrap_or_default();
                 v.push(s.valence);
                 vh.push(s.valence_hits as i32);
                 e.push(s.energy);

@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
 };
 
 use super::analyzer;
-use crate::string_udf::{map_strings, one_string_signature};
+use crate::string_udf::{map_distinct, map_strings, one_string_signature};
 
 const DOC_SECTION: DocSection = DocSection {
     include: true,
@@ -50,7 +50,7 @@ impl ScalarUDFImpl for VaderCompound {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         map_strings(self.name(), &args, |texts: &StringArray| {
             let a = analyzer();
-            let out: Float64Array = texts.iter().map(|t| t.map(|t| a.polarity_scores(t).compound)).collect();
+            let out = Float64Array::from(map_distinct(texts, |t| a.polarity_scores(t).compound));
             Ok(Arc::new(out) as ArrayRef)
         })
     }
@@ -119,9 +119,8 @@ impl ScalarUDFImpl for VaderScores {
                 Vec::with_capacity(n),
                 Vec::with_capacity(n),
             );
-            for t in texts.iter() {
+            for s in map_distinct(texts, |t| a.polarity_scores(t)) {
                 // Null rows carry zeros under the struct's null bit.
-                let s = t.map(|t| a.polarity_scores(t));
                 c.push(s.map_or(0.0, |s| s.compound));
                 p.push(s.map_or(0.0, |s| s.pos));
                 u.push(s.map_or(0.0, |s| s.neu));
