@@ -265,10 +265,13 @@ UNION ALL
 SELECT "movieId", 'genres' AS source, array_to_string(genres, ' ') AS text, 1.0 AS amount
 FROM movies WHERE array_length(genres) > 0;
 
+-- Not sorted: stage 03 aggregates it and every reader that shows it sorts
+-- what it shows; an ORDER BY here merged all partitions into one sorted
+-- writer (10M generated ratings, 820,416 rows: 0.63-0.76 s -> 0.41-0.43 s
+-- for this statement).
 COPY (
   SELECT "movieId", source, text, round(max(amount), 6) AS amount
   FROM evidence
   WHERE text IS NOT NULL AND trim(text) <> '' AND text <> '(no genres listed)'
   GROUP BY "movieId", source, text
-  ORDER BY "movieId", source, text
 ) TO '${curated}/movie_evidence/' STORED AS PARQUET;
