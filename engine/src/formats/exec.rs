@@ -986,12 +986,22 @@ impl FileColumn {
     fn finish(&mut self) -> Result<ArrayRef> {
         let nulls = self.nulls.finish();
         let url = self.url.len();
+        let valid = self.len - nulls.as_ref().map_or(0, |n| n.null_count());
+        // A string column holds at most 2 GiB (i32 offsets): a very long
+        // URL times a chunk of very short lines is an error, not a panic.
+        if url.checked_mul(valid).is_none_or(|bytes| bytes > i32::MAX as usize) {
+            return Err(exec_datafusion_err!(
+                "reading {}: the file name repeated for {valid} rows of one chunk exceeds 2 GiB; \
+                 set a smaller 'chunk_bytes' option",
+                self.url
+            ));
+        }
         let lengths = (0..self.len).map(|i| match &nulls {
             Some(n) if n.is_null(i) => 0,
             _ => url,
         });
         let offsets = datafusion::arrow::buffer::OffsetBuffer::<i32>::from_lengths(lengths);
-        let values = self.url.repeat(self.len - nulls.as_ref().map_or(0, |n| n.null_count()));
+        let values = self.url.repeat(valid);
         let array = StringArray::try_new(offsets, values.into_bytes().into(), nulls)?;
         self.len = 0;
         Ok(Arc::new(array))
@@ -1538,5 +1548,38 @@ fn is_header(record: &super::csv::RecordRef<'_>, columns: &[CsvColumn]) -> bool 
                     .all(|(s, c)| record.field(*s).trim().eq_ignore_ascii_case(&c.name))
         }
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod file_column_tests {
+    use super::*;
+
+    #[test]
+    fn the_file_column_repeats_its_url_where_rows_have_it() {
+        let mut c = FileColumn::new("file:///r/a.csv".to_string());
+        c.append_value();
+        c.append_null();
+        c.append_value();
+        let built = c.finish().expect("a column");
+        let want: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("file:///r/a.csv"),
+            None,
+            Some("file:///r/a.csv"),
+        ]));
+        assert_eq!(&built, &want);
+        // Finished, it starts again empty.
+        assert_eq!(c.finish().expect("a column").len(), 0);
+    }
+
+    #[test]
+    fn a_file_column_past_two_gib_is_an_error_naming_the_file() {
+        let url = format!("file:///r/{}", "x".repeat(1 << 20));
+        let mut c = FileColumn::new(url);
+        for _ in 0..2048 {
+            c.append_value();
+        }
+        let e = c.finish().expect_err("2 GiB of names").to_string();
+        assert!(e.contains("file:///r/xxx") && e.contains("chunk_bytes"), "{e}");
     }
 }
