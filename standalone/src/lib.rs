@@ -130,11 +130,11 @@ pub fn standalone_config(config: SessionConfig, slots: usize) -> Result<SessionC
     // Shuffle files never leave this machine here (they are written and
     // read by the one executor, in RAM when there is room: see
     // `scratch_dir`), so compressing them with Ballista's default lz4 only
-    // costs CPU: it was 5-10% of a stage's samples in `perf`. Measured at
-    // 10M generated ratings, stages 01-09, three alternating rounds: 19.9 s
-    // -> 18.2 s, 30.5 s -> 28.0 s of CPU. A cluster keeps lz4 (its shuffle
-    // crosses the network); `--conf ballista.shuffle.compression.codec=…`
-    // is kept.
+    // costs CPU: 3% of the pipeline's samples in `perf`, 10% of stage
+    // 03's. Measured at 10M generated ratings, stages 01-09, three
+    // alternating rounds: 19.9 s -> 18.2 s, 34.0 s -> 31.5 s of CPU. A
+    // cluster keeps lz4 (its shuffle crosses the network); `--conf
+    // ballista.shuffle.compression.codec=…` is kept.
     if !config.ballista_config().settings().contains_key(SHUFFLE_CODEC) {
         config.options_mut().set(SHUFFLE_CODEC, "none")?;
     }
