@@ -1084,8 +1084,9 @@ pub fn raw_bytes_fetched(file_url: &str) -> u64 {
         .map_or(0, |m| m.get(file_url).copied().unwrap_or(0))
 }
 
-/// The bytes of `range`, as the store returned them (not copied: a chunk
-/// is parsed straight from them).
+/// The bytes of `range`, as the store returned them (not copied here: the
+/// Netflix readers parse them in place, the CSV reader appends them to its
+/// own buffer, which keeps a record cut by the chunk's end).
 async fn fetch(
     store: &dyn ObjectStore,
     path: &Path,
