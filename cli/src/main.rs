@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use moodflow_engine::{session_config, StorageRoot};
+use moodflow_engine::{session_config, session_config_at, StorageRoot};
 use moodflow_ml::kmeans::driver::Params;
 use moodflow_pipeline::generate::{generate, GenerateOptions};
 use moodflow_pipeline::job::Job;
@@ -536,7 +536,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 dir,
                 scheduler,
             } => {
-                let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
+                let cluster = connect(scheduler.as_deref(), session_config_at(&bench_root(&dir)?, &[])?).await?;
                 for n in ratings {
                     moodflow_pipeline::bench::bench_stages(&dir.join(n.to_string()), n, &cluster).await?;
                 }
@@ -547,7 +547,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 dir,
                 scheduler,
             } => {
-                let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
+                let cluster = connect(scheduler.as_deref(), session_config_at(&bench_root(&dir)?, &[])?).await?;
                 for n in ratings {
                     moodflow_pipeline::bench::bench_netflix(&dir.join(n.to_string()), n, &cluster).await?;
                 }
@@ -558,7 +558,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 dir,
                 scheduler,
             } => {
-                let cluster = connect(scheduler.as_deref(), session_config(&[])?).await?;
+                let cluster = connect(scheduler.as_deref(), session_config_at(&bench_root(&dir)?, &[])?).await?;
                 for n in ratings {
                     moodflow_pipeline::bench::bench_recommender(&dir.join(n.to_string()), n, &cluster).await?;
                 }
@@ -655,7 +655,7 @@ async fn run(root: &str, scheduler: Option<&str>, conf: &[String], options: &Run
             generate(dir, GenerateOptions::default())?;
         }
     }
-    let cluster = connect(scheduler, session_config(&settings)?)
+    let cluster = connect(scheduler, session_config_at(&root, &settings)?)
         .await
         .context("cannot start a Ballista session")?;
     root.check_reachable(&cluster.ctx.runtime_env(), std::time::Duration::from_secs(30))
@@ -735,10 +735,16 @@ fn parse_k_range(s: &str) -> Result<(usize, usize)> {
     Ok((a, b))
 }
 
+/// A benchmark's folder as the root its jobs write under (its Parquet
+/// codec is the one `moodflow run` would use there).
+fn bench_root(dir: &std::path::Path) -> Result<StorageRoot> {
+    Ok(StorageRoot::parse(&dir.to_string_lossy())?)
+}
+
 async fn train_kmeans(root: &str, session: &SessionArgs, options: &PipelineOptions) -> Result<()> {
     let root = StorageRoot::parse(root)?;
     let (settings, vars) = split_conf(&session.conf).map_err(anyhow::Error::msg)?;
-    let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
+    let cluster = connect(session.scheduler.as_deref(), session_config_at(&root, &settings)?)
         .await
         .context("cannot start a Ballista session")?;
     let stages: Vec<_> = STAGES
@@ -808,7 +814,7 @@ async fn submit(file: &PathBuf, root: &str, session: &SessionArgs, format: Forma
     let sql = std::fs::read_to_string(file).with_context(|| format!("cannot read job file {}", file.display()))?;
     let job = Job::parse(file.display().to_string(), &sql)?;
     moodflow_pipeline::job::check_conf_vars([&job], &vars).map_err(anyhow::Error::msg)?;
-    let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
+    let cluster = connect(session.scheduler.as_deref(), session_config_at(&root, &settings)?)
         .await
         .context("cannot start a Ballista session")?;
     root.check_reachable(&cluster.ctx.runtime_env(), std::time::Duration::from_secs(30))
@@ -824,7 +830,7 @@ async fn submit(file: &PathBuf, root: &str, session: &SessionArgs, format: Forma
 async fn train_recommender(root: &str, session: &SessionArgs, options: &PipelineOptions) -> Result<()> {
     let root = StorageRoot::parse(root)?;
     let (settings, vars) = split_conf(&session.conf).map_err(anyhow::Error::msg)?;
-    let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
+    let cluster = connect(session.scheduler.as_deref(), session_config_at(&root, &settings)?)
         .await
         .context("cannot start a Ballista session")?;
     let progress = Progress::new(false);
@@ -950,7 +956,7 @@ async fn evaluate_recommender(
 ) -> Result<()> {
     let root = StorageRoot::parse(root)?;
     let (settings, _) = split_conf(&session.conf).map_err(anyhow::Error::msg)?;
-    let cluster = connect(session.scheduler.as_deref(), session_config(&settings)?)
+    let cluster = connect(session.scheduler.as_deref(), session_config_at(&root, &settings)?)
         .await
         .context("cannot start a Ballista session")?;
     let report =

@@ -31,5 +31,7 @@ pub mod session;
 pub mod sink;
 pub mod storage;
 
-pub use session::{local_context, remote, session_config, session_state, tokio_runtime, Cluster, WORKER_STACK_BYTES};
+pub use session::{
+    local_context, remote, session_config, session_config_at, session_state, tokio_runtime, Cluster, WORKER_STACK_BYTES,
+};
 pub use storage::StorageRoot;

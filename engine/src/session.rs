@@ -23,7 +23,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::codec::{MoodflowLogicalCodec, MoodflowPhysicalCodec};
 use crate::formats::{FileKind, RawTableFactory};
-use crate::storage::MoodflowObjectStores;
+use crate::storage::{MoodflowObjectStores, StorageRoot};
 use moodflow_udfs::{aggregate_udfs, register_udfs, scalar_udfs};
 
 /// Stack size of every moodflow process's tokio workers. DataFusion's
@@ -58,8 +58,46 @@ pub fn register_table_factories(state: &mut SessionState) {
 
 /// Ballista-ready session configuration with moodflow's settings; `settings`
 /// are `key=value` pairs such as `--conf` gives (`datafusion.…` or
-/// `ballista.…` keys).
+/// `ballista.…` keys). Parquet is written at [`REMOTE_PARQUET_CODEC`]; a
+/// session that writes under a root takes [`session_config_at`].
 pub fn session_config(settings: &[(String, String)]) -> Result<SessionConfig> {
+    config_with_codec(REMOTE_PARQUET_CODEC, settings)
+}
+
+/// [`session_config`] for jobs that write under `root`: Parquet at the
+/// codec [`parquet_codec`] picks for it unless `settings` name one.
+pub fn session_config_at(root: &StorageRoot, settings: &[(String, String)]) -> Result<SessionConfig> {
+    config_with_codec(parquet_codec(root), settings)
+}
+
+/// Parquet's codec where the tables go over a network (HDFS, S3): zstd at
+/// level 1, not DataFusion's 3: zstd was a tenth of the pipeline's CPU in
+/// `perf`, and level 1 compresses moodflow's tables as small. Measured at
+/// 10M generated ratings, stages 01-09, six alternating rounds: 12.20 s ->
+/// 11.78 s, 18.3 s -> 17.6 s of CPU, 240 MB -> 238 MB of tables.
+pub const REMOTE_PARQUET_CODEC: &str = "zstd(1)";
+
+/// Parquet's codec for a local root: `lz4_raw`. On one machine the CPU
+/// that compresses is the CPU that runs every stage, and zstd's compressor
+/// and decompressor were still 11% of the pipeline's `perf` samples. 10M
+/// generated ratings, stages 01-09 standalone on 2 cores, seven
+/// alternating rounds (the machine drifted 14-18 s either way): 16.8 s ->
+/// 15.9 s, 29.8 s -> 27.9 s of CPU; 241 MB -> 366 MB of tables (Spark's
+/// snappy tables of the same run: 416 MB).
+pub const LOCAL_PARQUET_CODEC: &str = "lz4_raw";
+
+/// The Parquet codec a session writing under `root` defaults to: fewer
+/// bytes where they cross a network, less CPU where they do not. A
+/// statement's `OPTIONS ('compression' …)` or `--conf
+/// datafusion.execution.parquet.compression=…` wins over either.
+pub fn parquet_codec(root: &StorageRoot) -> &'static str {
+    match root {
+        StorageRoot::Local(_) => LOCAL_PARQUET_CODEC,
+        StorageRoot::Remote(_) => REMOTE_PARQUET_CODEC,
+    }
+}
+
+fn config_with_codec(codec: &str, settings: &[(String, String)]) -> Result<SessionConfig> {
     // `new_with_ballista` also turns on the information schema.
     let mut config = SessionConfig::new_with_ballista()
         .with_ballista_job_name("moodflow")
@@ -96,15 +134,10 @@ pub fn session_config(settings: &[(String, String)]) -> Result<SessionConfig> {
     // partition of the ratings; `--conf datafusion.optimizer.prefer_hash_join=false`
     // turns sort-merge joins back on where that does not fit in memory.
     config = config.set_bool("datafusion.optimizer.prefer_hash_join", true);
-    // Parquet at zstd level 1, not DataFusion's 3: zstd was a tenth of the
-    // pipeline's CPU in `perf`, and level 1 compresses moodflow's tables
-    // as small. Measured at 10M generated ratings, stages 01-09, six
-    // alternating rounds: 12.20 s -> 11.78 s, 18.3 s -> 17.6 s of CPU,
-    // 240 MB -> 238 MB of tables. A statement's own `OPTIONS ('compression'
-    // …)` or `--conf datafusion.execution.parquet.compression=…` wins.
+    // Before `settings`, so that `--conf` wins (see `parquet_codec`).
     config
         .options_mut()
-        .set("datafusion.execution.parquet.compression", "zstd(1)")?;
+        .set("datafusion.execution.parquet.compression", codec)?;
     for (key, value) in settings {
         config.options_mut().set(key, value)?;
     }
@@ -265,6 +298,35 @@ mod tests {
             .await?
             .collect()
             .await?;
+        Ok(())
+    }
+
+    #[test]
+    fn parquet_is_lz4_on_a_local_root_zstd_over_a_network_and_conf_wins() -> Result<()> {
+        let codec = |config: &SessionConfig| config.options().execution.parquet.compression.clone();
+        let root = |r: &str| StorageRoot::parse(r).expect("root");
+        let local = session_config_at(&root("/tmp/moodflow-root"), &[])?;
+        assert_eq!(codec(&local).as_deref(), Some("lz4_raw"));
+        for remote in ["hdfs://namenode:9000/moodflow", "s3://bucket/moodflow"] {
+            assert_eq!(
+                codec(&session_config_at(&root(remote), &[])?).as_deref(),
+                Some("zstd(1)")
+            );
+        }
+        // Without a root (readers, tests): the remote default.
+        assert_eq!(codec(&session_config(&[])?).as_deref(), Some("zstd(1)"));
+        let conf = [(
+            "datafusion.execution.parquet.compression".to_string(),
+            "snappy".to_string(),
+        )];
+        assert_eq!(
+            codec(&session_config_at(&root("/tmp/r"), &conf)?).as_deref(),
+            Some("snappy")
+        );
+        assert_eq!(
+            codec(&session_config_at(&root("hdfs://nn:9000/r"), &conf)?).as_deref(),
+            Some("snappy")
+        );
         Ok(())
     }
 
