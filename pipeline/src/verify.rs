@@ -129,7 +129,10 @@ async fn register(ctx: &SessionContext, root: &StorageRoot, table: &str, rel: &s
 }
 
 async fn scalar(ctx: &SessionContext, sql: &str) -> Result<i64> {
+    let started = std::time::Instant::now();
     let batches = ctx.sql(sql).await?.collect().await?;
+    // `RUST_LOG=moodflow::profile=info` shows what each check costs.
+    tracing::info!(target: "moodflow::profile", "verify ({sql}): {:.3}s", started.elapsed().as_secs_f64());
     let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Ok(0);
     };
