@@ -114,7 +114,10 @@ OPTIONS ('optional' 'true', 'side_outputs' '${curated}/_scan/raw_genome_tags/');
 -- @ledger raw_genome_tags -> genome_tags
 -- @may_be_empty genome_tags
 
-CREATE EXTERNAL TABLE raw_genome_scores ("movieId" VARCHAR, "tagId" VARCHAR, relevance VARCHAR)
+-- Its scores (one row per film and tag: 1.7M at 10M generated ratings)
+-- are read typed, as stage 01's ratings are: parsed once by the scan, NULL
+-- where TRY_CAST of the text would be (see README "Typed CSV columns").
+CREATE EXTERNAL TABLE raw_genome_scores ("movieId" BIGINT, "tagId" BIGINT, relevance DOUBLE)
 STORED AS MOODFLOW_CSV LOCATION '${root}/raw/movielens/genome-scores.csv'
 OPTIONS ('optional' 'true', 'side_outputs' '${curated}/_scan/raw_genome_scores/');
 -- @ledger raw_genome_scores -> genome_scores
@@ -131,10 +134,10 @@ FROM raw_genome_tags;
 CREATE VIEW genome_scores_checked AS
 SELECT *, CASE
     WHEN reason IS NOT NULL THEN reason
-    WHEN TRY_CAST("movieId" AS BIGINT) IS NULL THEN 'movieId is not an integer'
-    WHEN TRY_CAST("tagId" AS BIGINT) IS NULL THEN 'tagId is not an integer'
-    WHEN TRY_CAST(relevance AS DOUBLE) IS NULL THEN 'relevance is not a number'
-    WHEN NOT (TRY_CAST(relevance AS DOUBLE) BETWEEN 0 AND 1) THEN 'relevance outside 0..1'
+    WHEN "movieId" IS NULL THEN 'movieId is not an integer'
+    WHEN "tagId" IS NULL THEN 'tagId is not an integer'
+    WHEN relevance IS NULL THEN 'relevance is not a number'
+    WHEN NOT (relevance BETWEEN 0 AND 1) THEN 'relevance outside 0..1'
   END AS reject_reason
 FROM raw_genome_scores;
 
@@ -145,9 +148,7 @@ COPY (
 OPTIONS ('metadata::moodflow_rejects' 'reason');
 
 COPY (
-  SELECT TRY_CAST("movieId" AS BIGINT) AS "movieId", TRY_CAST("tagId" AS BIGINT) AS "tagId",
-         TRY_CAST(relevance AS DOUBLE) AS relevance,
-         reject_reason AS reason, file, line, line_end, raw_line
+  SELECT "movieId", "tagId", relevance, reject_reason AS reason, file, line, line_end, raw_line
   FROM genome_scores_checked
 ) TO '${curated}/genome_scores/' STORED AS PARQUET
 OPTIONS ('metadata::moodflow_rejects' 'reason');
