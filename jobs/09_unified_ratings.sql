@@ -38,13 +38,28 @@ COPY (
 ) TO '${curated}/unified_ratings/' STORED AS PARQUET
 OPTIONS ('dictionary_enabled' 'false', 'dictionary_enabled::source' 'true', 'dictionary_enabled::rating' 'true');
 
-CREATE EXTERNAL TABLE unified STORED AS PARQUET LOCATION '${curated}/unified_ratings/';
-
-SELECT source,
-       count(*) AS ratings,
-       count(DISTINCT "userId") AS users,
-       count(DISTINCT "movieId") AS movies,
-       round(avg(rating), 3) AS mean_rating,
-       CAST(to_timestamp(min("timestamp")) AS DATE) AS first,
-       CAST(to_timestamp(max("timestamp")) AS DATE) AS last
-FROM unified GROUP BY source ORDER BY source;
+-- The statistics are counted from the two sources, where users and films
+-- are integers, not from the table just written: the same figures (a
+-- namespaced user is one source's integer id; verify checks that the table
+-- is exactly these rows), without hashing 14M user strings. 10M generated
+-- ratings: 1.14-1.58 s -> 0.50-0.62 s for this statement. A source without
+-- ratings has no row, as under a GROUP BY.
+SELECT * FROM (
+  SELECT 'movielens' AS source,
+         count(*) AS ratings,
+         count(DISTINCT "userId") AS users,
+         count(DISTINCT "movieId") AS movies,
+         round(avg(rating), 3) AS mean_rating,
+         CAST(to_timestamp(min("timestamp")) AS DATE) AS first,
+         CAST(to_timestamp(max("timestamp")) AS DATE) AS last
+  FROM ml_ratings HAVING count(*) > 0
+  UNION ALL
+  SELECT 'netflix' AS source,
+         count(*) AS ratings,
+         count(DISTINCT r.customer_id) AS users,
+         count(DISTINCT b."movieId") AS movies,
+         round(avg(CAST(r.rating AS DOUBLE)), 3) AS mean_rating,
+         min(r.date) AS first,
+         max(r.date) AS last
+  FROM nf_ratings r JOIN bridge b ON r.movie_id = b.nf_movie_id HAVING count(*) > 0
+) ORDER BY source;

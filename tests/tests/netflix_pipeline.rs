@@ -321,7 +321,7 @@ async fn netflix_stages() {
         ]
     );
 
-    run(vec![stage("08"), stage("09")], 0).await;
+    let bridged_run = run(vec![stage("08"), stage("09")], 0).await;
     let bridge = table(
         &root_path,
         "title_bridge",
@@ -401,6 +401,64 @@ async fn netflix_stages() {
     .await;
     assert_eq!(got.len(), want.len());
     assert_eq!(got, want);
+
+    // Stage 09's statistics (counted from its two sources) describe the
+    // unified rows above: per source, ratings, distinct users and films,
+    // the mean rounded to 3 decimals and the first and last day.
+    let summary = bridged_run
+        .stages
+        .iter()
+        .find(|s| s.stage.starts_with("09_"))
+        .and_then(|s| s.summary.clone())
+        .expect("stage 09's statistics");
+    let cells: Vec<Vec<String>> = summary
+        .lines()
+        .map(|l| {
+            l.split('|')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .filter(|c: &Vec<String>| c.len() == 7 && (c[0] == "movielens" || c[0] == "netflix"))
+        .map(|mut c| {
+            // The mean as a number: "3.0" and "3" are the same figure.
+            c[4] = c[4].parse::<f64>().map_or(c[4].clone(), |m| m.to_string());
+            c
+        })
+        .collect();
+    let day = |ts: i64| {
+        datafusion::arrow::temporal_conversions::date32_to_datetime((ts / 86_400) as i32)
+            .expect("date")
+            .date()
+            .to_string()
+    };
+    let mut expected_summary = Vec::new();
+    for source in ["movielens", "netflix"] {
+        let rows: Vec<_> = want.iter().filter(|r| r[1] == s(source)).collect();
+        let ints = |k: usize| {
+            rows.iter().map(move |r| match r[k] {
+                V::I(v) => v,
+                _ => panic!("integer"),
+            })
+        };
+        let distinct = |k: usize| {
+            rows.iter()
+                .map(|r| format!("{:?}", r[k]))
+                .collect::<BTreeSet<_>>()
+                .len()
+        };
+        let mean = ints(3).sum::<i64>() as f64 / 10.0 / rows.len() as f64;
+        expected_summary.push(vec![
+            source.to_string(),
+            rows.len().to_string(),
+            distinct(2).to_string(),
+            distinct(0).to_string(),
+            ((mean * 1000.0).round() / 1000.0).to_string(),
+            day(ints(4).min().expect("rows")),
+            day(ints(4).max().expect("rows")),
+        ]);
+    }
+    assert_eq!(cells, expected_summary, "{summary}");
 
     let report = moodflow_pipeline::verify::verify(&root).await.expect("verify");
     let text = report.render();
