@@ -17,6 +17,12 @@ CREATE EXTERNAL TABLE bridge STORED AS PARQUET LOCATION '${root}/curated/title_b
 -- writing stage (10M generated ratings: 4.5-4.9 s as one statement,
 -- 4.3-4.5 s as two). The folder's files are the table either way.
 --
+-- The user ids are written by `namespaced_id` (the same text as
+-- concat('ml:', CAST("userId" AS VARCHAR)), formatted once instead of
+-- cast and then copied behind the prefix: 10M generated ratings, the
+-- first statement alone, five alternating rounds, the first left out: 1.12 s -> 0.87 s,
+-- 2.05 s -> 1.59 s of CPU; the same rows).
+--
 -- Parquet dictionaries only for the columns with a handful of values
 -- (source, rating): for users, films and timestamps the writer hashed
 -- every value into a dictionary (a third of this statement's time in
@@ -24,14 +30,14 @@ CREATE EXTERNAL TABLE bridge STORED AS PARQUET LOCATION '${root}/curated/title_b
 -- statement, three alternating runs each: 2.19 s -> 1.60 s on average,
 -- the same 87 MB written.
 COPY (
-  SELECT "movieId", 'movielens' AS source, concat('ml:', CAST("userId" AS VARCHAR)) AS "userId",
+  SELECT "movieId", 'movielens' AS source, namespaced_id('ml:', "userId") AS "userId",
          rating, "timestamp", "movieId" AS source_movie_id
   FROM ml_ratings
 ) TO '${curated}/unified_ratings/' STORED AS PARQUET
 OPTIONS ('dictionary_enabled' 'false', 'dictionary_enabled::source' 'true', 'dictionary_enabled::rating' 'true');
 
 COPY (
-  SELECT b."movieId", 'netflix' AS source, concat('nf:', CAST(r.customer_id AS VARCHAR)) AS "userId",
+  SELECT b."movieId", 'netflix' AS source, namespaced_id('nf:', r.customer_id) AS "userId",
          CAST(r.rating AS DOUBLE) AS rating,
          CAST(CAST(r.date AS INT) AS BIGINT) * 86400 AS "timestamp", r.movie_id AS source_movie_id
   FROM nf_ratings r JOIN bridge b ON r.movie_id = b.nf_movie_id

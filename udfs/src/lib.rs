@@ -8,6 +8,7 @@
 //!   VADER does not know) and its UDF `mood_scores`;
 //! - [`text`]: `normalize_text`, `release_year`, `title_without_year`,
 //!   `title_key`, `title_alt_keys`, `json_names`;
+//! - [`ids`]: `namespaced_id`, the unified ratings' user ids (`ml:12`);
 //! - [`als`]: the recommender's alternating least squares inside SQL: the
 //!   aggregates `als_solve` and `als_gram`, and `als_init`, `als_dot`,
 //!   `split_unit`.
@@ -22,12 +23,14 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 pub mod als;
+pub mod ids;
 pub mod mood;
 mod string_udf;
 pub mod text;
 pub mod vader;
 
 use als::udf::{AlsDot, AlsGram, AlsInit, AlsSolve, SplitUnit};
+use ids::NamespacedId;
 use mood::udf::MoodScores;
 use text::{JsonNames, NormalizeText, ReleaseYear, TitleAltKeys, TitleKey, TitleWithoutYear};
 use vader::udf::{VaderCompound, VaderScores};
@@ -44,6 +47,7 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(TitleKey::default())),
         Arc::new(ScalarUDF::new_from_impl(TitleAltKeys::default())),
         Arc::new(ScalarUDF::new_from_impl(JsonNames::default())),
+        Arc::new(ScalarUDF::new_from_impl(NamespacedId::default())),
         Arc::new(ScalarUDF::new_from_impl(AlsInit::default())),
         Arc::new(ScalarUDF::new_from_impl(AlsDot::default())),
         Arc::new(ScalarUDF::new_from_impl(SplitUnit::default())),
