@@ -69,7 +69,9 @@ impl ScalarUDFImpl for NamespacedId {
                 Ok(ColumnarValue::Scalar(ScalarValue::Utf8(text)))
             }
             (ColumnarValue::Scalar(ScalarValue::Utf8(p)), ColumnarValue::Array(ids)) => {
-                let ids = ids.as_primitive::<Int64Type>();
+                let Some(ids) = ids.as_primitive_opt::<Int64Type>() else {
+                    return exec_err!("namespaced_id: expected bigint ids, got {}", ids.data_type());
+                };
                 let Some(p) = p else {
                     return null_strings(ids.len());
                 };
@@ -121,7 +123,8 @@ fn column<'a>(n: usize, prefix_len: usize, row: impl Fn(usize) -> Option<(&'a st
         match row(i) {
             Some((prefix, id)) => {
                 // `write_str` adds to the row being built, `append_value`
-                // closes it: no string per row.
+                // closes it: no string per row. (Writing into a builder
+                // cannot fail; `fmt::Write` only says it could.)
                 let _ = out.write_str(prefix);
                 out.append_value(digits.format(id));
             }
@@ -199,5 +202,26 @@ mod tests {
             vec![None, None, None, None]
         );
         assert_eq!(namespaced_id("ml:", -3), "ml:-3");
+    }
+
+    #[test]
+    fn ids_of_another_type_are_an_error_not_a_panic() {
+        use datafusion::arrow::array::Float64Array;
+        use datafusion::arrow::datatypes::Field;
+        let args = ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some("ml:".into()))),
+                ColumnarValue::Array(Arc::new(Float64Array::from(vec![1.5]))),
+            ],
+            arg_fields: vec![
+                Arc::new(Field::new("p", DataType::Utf8, true)),
+                Arc::new(Field::new("id", DataType::Float64, true)),
+            ],
+            number_rows: 1,
+            return_field: Arc::new(Field::new("out", DataType::Utf8, true)),
+            config_options: Arc::new(Default::default()),
+        };
+        let e = NamespacedId::default().invoke_with_args(args).expect_err("not bigint");
+        assert!(e.to_string().contains("expected bigint ids, got Float64"), "{e}");
     }
 }
