@@ -41,10 +41,12 @@ COPY (
   FROM titles_checked WHERE reject_reason IS NULL
 ) TO '${curated}/nf_movies_meta/' STORED AS PARQUET;
 
+-- (A raw scan's `file` is a view of one URL per chunk; a rejects table
+-- stores it as plain text, as the rejects sink does for the other stages.)
 COPY (
-  SELECT file, line, raw_line, reason FROM nf_raw_titles WHERE reason IS NOT NULL
+  SELECT CAST(file AS VARCHAR) AS file, line, raw_line, reason FROM nf_raw_titles WHERE reason IS NOT NULL
   UNION ALL
-  SELECT file, line, raw_line, reject_reason AS reason
+  SELECT CAST(file AS VARCHAR) AS file, line, raw_line, reject_reason AS reason
   FROM titles_checked WHERE reject_reason IS NOT NULL
 ) TO '${curated}/_rejects/nf_movies_meta/' STORED AS PARQUET;
 

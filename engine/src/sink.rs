@@ -38,8 +38,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{RecordBatch, UInt64Array};
-use datafusion::arrow::compute::{filter_record_batch, is_not_null, is_null};
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions, UInt64Array};
+use datafusion::arrow::compute::{cast, filter_record_batch, is_not_null, is_null};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::config::{ConfigOptions, ParquetOptions, TableParquetOptions};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -173,16 +173,40 @@ impl RejectSplit {
         Ok(Arc::new(schema.project(&self.table)?))
     }
 
-    /// The rejects' columns of `schema`.
+    /// The rejects' columns of `schema`, text as `Utf8`: the raw scans
+    /// hand their `file` column over as views of one URL (cheap to carry
+    /// for the rows that are not rejects), and a rejects table keeps the
+    /// type it always had.
     pub fn rejects_schema(&self, schema: &Schema) -> Result<SchemaRef> {
-        Ok(Arc::new(schema.project(&self.rejects)?))
+        let projected = schema.project(&self.rejects)?;
+        let fields = projected.fields().iter().map(|f| match f.data_type() {
+            DataType::Utf8View => Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8)),
+            _ => Arc::clone(f),
+        });
+        Ok(Arc::new(Schema::new_with_metadata(
+            fields.collect::<Vec<_>>(),
+            projected.metadata().clone(),
+        )))
     }
 
-    /// `batch`'s table rows and its rejects.
+    /// `batch`'s table rows and its rejects (their views cast to `Utf8`,
+    /// after the filter: only the rejected rows).
     fn split(&self, batch: &RecordBatch) -> Result<(RecordBatch, RecordBatch)> {
         let reason = batch.column(self.reason);
         let table = filter_record_batch(&batch.project(&self.table)?, &is_null(reason)?)?;
         let rejects = filter_record_batch(&batch.project(&self.rejects)?, &is_not_null(reason)?)?;
+        let schema = self.rejects_schema(batch.schema_ref())?;
+        let columns = rejects
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let rejects = RecordBatch::try_new_with_options(
+            schema,
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rejects.num_rows())),
+        )?;
         Ok((table, rejects))
     }
 }

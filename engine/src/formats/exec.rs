@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Date32Builder, Float64Builder, Int32Builder, Int64Builder, Int8Builder, RecordBatch,
-    StringArray, StringBuilder, UInt64Array,
+    StringArray, StringBuilder, StringViewArray, UInt32Array, UInt64Array,
 };
 use datafusion::arrow::compute::kernels::cast_utils::Parser;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, UInt64Type};
@@ -256,8 +256,11 @@ pub const DEFAULT_CHUNK_BYTES: u64 = 8 << 20;
 /// The columns every raw table ends with: where a reject came from. A CSV
 /// record may span lines, so it has its last line too.
 fn reject_fields(kind: FileKind) -> Vec<Field> {
+    // `file` is the same URL for every row of a chunk: views of one copy
+    // (see `FileColumn`). What is written of it (rejects, side outputs) is
+    // cast back to `Utf8`, the few rows that are rejects.
     let mut fields = vec![
-        Field::new("file", DataType::Utf8, true),
+        Field::new("file", DataType::Utf8View, true),
         Field::new("line", DataType::Int64, true),
     ];
     if kind == FileKind::Csv {
@@ -550,7 +553,7 @@ impl SideOutputs {
             self.rejects.push(RecordBatch::try_new(
                 side_rejects_schema(),
                 vec![
-                    column("file")?,
+                    datafusion::arrow::compute::cast(&column("file")?, &DataType::Utf8)?,
                     Arc::new(datafusion::arrow::array::Int64Array::from(vec![start as i64; n])),
                     column("line")?,
                     column("raw_line")?,
@@ -955,9 +958,8 @@ impl CsvBuilder {
     }
 }
 
-/// The `file` column of a chunk: one URL, repeated for every row that has
-/// it (null for the others). Built once per chunk instead of copying the
-/// URL into a builder row by row.
+/// The `file` column of a chunk: one URL for every row that has it (null
+/// for the others), as `Utf8View` views of a single copy (see `finish`).
 struct FileColumn {
     url: String,
     nulls: datafusion::arrow::array::NullBufferBuilder,
@@ -983,28 +985,18 @@ impl FileColumn {
         self.len += 1;
     }
 
+    /// The column as views of one copy of the URL: a row costs 16 bytes
+    /// instead of a copy of the URL, and so does every `take`, filter and
+    /// coalesce of it downstream (a join of the ratings copies all their
+    /// columns). Built by `take` from a one-row array, which copies views
+    /// without validating each row's text again. 10M generated ratings,
+    /// stage 01 with the URL left empty as the bound: 2.36 s -> 2.13 s,
+    /// 0.45 s of CPU less.
     fn finish(&mut self) -> Result<ArrayRef> {
-        let nulls = self.nulls.finish();
-        let url = self.url.len();
-        let valid = self.len - nulls.as_ref().map_or(0, |n| n.null_count());
-        // A string column holds at most 2 GiB (i32 offsets): a very long
-        // URL times a chunk of very short lines is an error, not a panic.
-        if url.checked_mul(valid).is_none_or(|bytes| bytes > i32::MAX as usize) {
-            return Err(exec_datafusion_err!(
-                "reading {}: the file name repeated for {valid} rows of one chunk exceeds 2 GiB; \
-                 set a smaller 'chunk_bytes' option",
-                self.url
-            ));
-        }
-        let lengths = (0..self.len).map(|i| match &nulls {
-            Some(n) if n.is_null(i) => 0,
-            _ => url,
-        });
-        let offsets = datafusion::arrow::buffer::OffsetBuffer::<i32>::from_lengths(lengths);
-        let values = self.url.repeat(valid);
-        let array = StringArray::try_new(offsets, values.into_bytes().into(), nulls)?;
+        let one = StringViewArray::from_iter_values([self.url.as_str()]);
+        let indices = UInt32Array::new(vec![0u32; self.len].into(), self.nulls.finish());
         self.len = 0;
-        Ok(Arc::new(array))
+        Ok(datafusion::arrow::compute::take(&one, &indices, None)?)
     }
 }
 
@@ -1558,29 +1550,38 @@ mod file_column_tests {
 
     #[test]
     fn the_file_column_repeats_its_url_where_rows_have_it() {
-        let mut c = FileColumn::new("file:///r/a.csv".to_string());
-        c.append_value();
-        c.append_null();
-        c.append_value();
-        let built = c.finish().expect("a column");
-        let want: ArrayRef = Arc::new(StringArray::from(vec![
-            Some("file:///r/a.csv"),
-            None,
-            Some("file:///r/a.csv"),
-        ]));
-        assert_eq!(&built, &want);
-        // Finished, it starts again empty.
-        assert_eq!(c.finish().expect("a column").len(), 0);
+        // Short URLs are held inside each view, longer ones in a buffer.
+        for url in ["s3://b/a.csv", "file:///r/movielens/ratings.csv"] {
+            let mut c = FileColumn::new(url.to_string());
+            c.append_value();
+            c.append_null();
+            c.append_value();
+            let built = c.finish().expect("a column");
+            let want: ArrayRef = Arc::new(StringViewArray::from(vec![Some(url), None, Some(url)]));
+            assert_eq!(&built, &want);
+            // Finished, it starts again empty.
+            assert_eq!(c.finish().expect("a column").len(), 0);
+        }
     }
 
+    /// A long URL on many rows is held once: a chunk of very short lines
+    /// with a very long file name is a column of views, not gigabytes of
+    /// copies (a `Utf8` column of them stopped at 2 GiB).
     #[test]
-    fn a_file_column_past_two_gib_is_an_error_naming_the_file() {
+    fn a_long_url_on_many_rows_is_held_once() {
         let url = format!("file:///r/{}", "x".repeat(1 << 20));
-        let mut c = FileColumn::new(url);
-        for _ in 0..2048 {
+        let mut c = FileColumn::new(url.clone());
+        for _ in 0..4096 {
             c.append_value();
         }
-        let e = c.finish().expect_err("2 GiB of names").to_string();
-        assert!(e.contains("file:///r/xxx") && e.contains("chunk_bytes"), "{e}");
+        let built = c.finish().expect("a column");
+        let views = built.as_string_view();
+        assert_eq!(built.len(), 4096);
+        assert!(views.iter().all(|v| v == Some(url.as_str())));
+        assert!(
+            built.get_array_memory_size() < 2 << 20,
+            "{} bytes",
+            built.get_array_memory_size()
+        );
     }
 }

@@ -49,7 +49,8 @@ fn rows(batches: &[RecordBatch]) -> Vec<Row> {
 fn rejects(batches: &[RecordBatch], file: &str) -> Vec<Reject> {
     let mut out = Vec::new();
     for b in batches {
-        let f = b.column(0).as_string::<i32>();
+        // A raw scan's `file` is a view of one URL per chunk.
+        let f = b.column(0).as_string_view();
         let l = b.column(1).as_primitive::<Int64Type>();
         let raw = b.column(2).as_string::<i32>();
         let why = b.column(3).as_string::<i32>();
