@@ -205,8 +205,17 @@ CREATE EXTERNAL TABLE film_genre_prior STORED AS PARQUET LOCATION '${curated}/mo
 CREATE VIEW residual AS
 SELECT "movieId", conf, resid FROM film_genre_prior WHERE resid IS NOT NULL;
 
-CREATE VIEW likes AS
-SELECT DISTINCT "userId", "movieId" FROM ratings WHERE rating >= ${like_rating};
+-- Each (user, film) like once, written to the job's scratch: the users'
+-- sums and the films' averages below both read it. (As a view it was
+-- computed twice, each time a scan of every rating, a shuffle and a
+-- distinct aggregation of 5.6M pairs at 10M generated ratings; written
+-- once, the two statements take 0.94 s against 1.27 s for the one, 1.6 s
+-- against 2.1 s of CPU, four alternating rounds; the same rows.)
+COPY (SELECT DISTINCT "userId", "movieId" FROM ratings WHERE rating >= ${like_rating})
+TO '${curated}/_scan/likes/' STORED AS PARQUET OPTIONS ('dictionary_enabled' 'false');
+
+CREATE EXTERNAL TABLE likes ("userId" BIGINT, "movieId" BIGINT)
+STORED AS PARQUET LOCATION '${curated}/_scan/likes/';
 
 CREATE VIEW user_tone AS
 SELECT l."userId", sum(r.conf * r.resid) AS s, sum(r.conf) AS c
