@@ -17,9 +17,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::config::{ConfigField, ConfigFileType, ConfigOptions, TableOptions};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::Result;
+use datafusion::common::{plan_err, Result};
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::datasource::file_format::{file_type_to_format, format_as_file_type};
 use datafusion::logical_expr::dml::CopyTo;
@@ -49,6 +50,7 @@ impl AnalyzerRule for CopyOptionsInFormat {
             if format.is_empty() {
                 return Ok(Transformed::no(node));
             }
+            let format = with_column_case(format, copy.input.schema().as_arrow())?;
             // DataFusion's own resolution (`ParquetFormatFactory::create`):
             // the session's table options, then the statement's; a factory
             // that already has options (not one SQL plans) takes the
@@ -83,6 +85,39 @@ impl AnalyzerRule for CopyOptionsInFormat {
     fn name(&self) -> &str {
         "moodflow_copy_options_in_format"
     }
+}
+
+/// DataFusion's SQL planner lowercases every `COPY` option key, column
+/// part included, so `OPTIONS ('encoding::movieId' …)` named a column
+/// `movieid` that the rows do not have and the writer silently ignored
+/// it. The column part of each `format.<option>::<column>` key is matched
+/// back to the `COPY`'s columns, case aside; a name that two columns share
+/// case aside is an error, one that no column has is left as it was.
+fn with_column_case(format: HashMap<String, String>, schema: &Schema) -> Result<HashMap<String, String>> {
+    format
+        .into_iter()
+        .map(|(key, value)| {
+            let Some((option, column)) = key.split_once("::") else {
+                return Ok((key, value));
+            };
+            let named: Vec<&str> = schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .filter(|name| name.eq_ignore_ascii_case(column))
+                .collect();
+            match named.as_slice() {
+                [one] => Ok((format!("{option}::{one}"), value)),
+                [] => Ok((key, value)),
+                many => plan_err!(
+                    "COPY option '{key}': the column name matches {} columns case aside ({}); \
+                     option keys are lower-cased, so rename one of them",
+                    many.len(),
+                    many.join(", ")
+                ),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -171,6 +206,60 @@ mod tests {
             let LogicalPlan::Copy(copy) = &plan else { panic!("a COPY: {plan}") };
             let factory = file_type_to_format(&copy.file_type).expect("format");
             assert!(factory.downcast_ref::<ParquetFormatFactory>().is_some_and(|p| p.options.is_none()));
+        });
+    }
+
+    /// A column's option reaches the writer whatever the column's case
+    /// (read back from the written file's footer); a name two columns
+    /// share case aside is an error naming them.
+    #[test]
+    fn a_columns_option_reaches_a_camel_case_column() {
+        use datafusion::parquet::basic::Encoding;
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        crate::tokio_runtime().expect("runtime").block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ctx = crate::local_context(crate::session_config(&[]).expect("config")).expect("context");
+            let sql = format!(
+                "COPY (SELECT CAST(v AS BIGINT) AS \"movieId\", CAST(v AS BIGINT) AS other \
+                 FROM (VALUES (1), (5), (9)) AS t(v)) TO '{}/t/' STORED AS PARQUET \
+                 OPTIONS ('dictionary_enabled' 'false', 'encoding::movieId' 'delta_binary_packed')",
+                dir.path().display()
+            );
+            ctx.sql(&sql).await.expect("sql").collect().await.expect("copy");
+            let file = std::fs::read_dir(dir.path().join("t"))
+                .expect("folder")
+                .flatten()
+                .find(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                .expect("a file")
+                .path();
+            let reader = SerializedFileReader::new(std::fs::File::open(file).expect("open")).expect("footer");
+            let group = reader.metadata().row_group(0);
+            let encodings = |name: &str| {
+                let column = group.columns().iter().find(|c| c.column_path().string() == name);
+                column.expect(name).encodings().collect::<Vec<_>>()
+            };
+            assert!(
+                encodings("movieId").contains(&Encoding::DELTA_BINARY_PACKED),
+                "{:?}",
+                encodings("movieId")
+            );
+            assert!(!encodings("other").contains(&Encoding::DELTA_BINARY_PACKED));
+
+            let twice = format!(
+                "COPY (SELECT 1 AS \"movieId\", 2 AS movieid) TO '{}/u/' STORED AS PARQUET \
+                 OPTIONS ('encoding::movieId' 'delta_binary_packed')",
+                dir.path().display()
+            );
+            let err = ctx
+                .sql(&twice)
+                .await
+                .expect("sql")
+                .into_optimized_plan()
+                .expect_err("ambiguous");
+            assert!(
+                err.to_string().contains("movieId, movieid") || err.to_string().contains("movieid, movieId"),
+                "{err}"
+            );
         });
     }
 
