@@ -107,13 +107,16 @@ FROM raw_tags t LEFT JOIN valid_movies m ON t."movieId" = m."movieId";
 -- The ratings are read, checked and written in one pass (10M generated
 -- ratings: before, into an uncompressed scratch table read back twice, once
 -- for the table and once for its rejects; see README "Benchmarks").
--- Dictionaries only where a column has few values (see stage 09).
+-- Dictionaries only where a column has few values; the integer columns
+-- delta-encoded (see stage 09 for both).
 COPY (
   SELECT user_id AS "userId", movie_id AS "movieId", stars AS rating, ts AS "timestamp",
          reject_reason AS reason, file, line, line_end, raw_line
   FROM ratings_checked
 ) TO '${curated}/movielens_ratings/' STORED AS PARQUET
-OPTIONS ('metadata::moodflow_rejects' 'reason', 'dictionary_enabled' 'false', 'dictionary_enabled::rating' 'true');
+OPTIONS ('metadata::moodflow_rejects' 'reason', 'dictionary_enabled' 'false', 'dictionary_enabled::rating' 'true',
+         'encoding::userId' 'delta_binary_packed', 'encoding::movieId' 'delta_binary_packed',
+         'encoding::timestamp' 'delta_binary_packed');
 
 COPY (
   SELECT "userId", "movieId", tag, "timestamp", reject_reason AS reason, file, line, line_end, raw_line

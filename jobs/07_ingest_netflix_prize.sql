@@ -53,11 +53,11 @@ COPY (
 -- Ratings of a MovieID without a title are kept (they are valid ratings);
 -- they cannot be bridged, and `moodflow verify` counts them.
 -- No dictionary for the customer ids, which hardly repeat within a
--- row group (see stage 09).
+-- row group, and delta encoding instead (see stage 09 for both).
 COPY (
   SELECT movie_id, customer_id, rating, date FROM nf_raw_ratings WHERE reason IS NULL
 ) TO '${curated}/netflix_ratings/' STORED AS PARQUET
-OPTIONS ('dictionary_enabled::customer_id' 'false');
+OPTIONS ('dictionary_enabled::customer_id' 'false', 'encoding::customer_id' 'delta_binary_packed');
 
 -- What the scan set aside: a reject's line number within its split plus
 -- the lines of the file's earlier splits is its line in the file.
