@@ -209,7 +209,7 @@ SELECT "movieId", conf, resid FROM film_genre_prior WHERE resid IS NOT NULL;
 -- sums and the films' averages below both read it. (As a view it was
 -- computed twice, each time a scan of every rating, a shuffle and a
 -- distinct aggregation of 5.6M pairs at 10M generated ratings; written
--- once, the two statements take 0.94 s against 1.27 s for the one, 1.6 s
+-- once, the two statements take 0.94 s against 1.27 s for the one, 1.7 s
 -- against 2.1 s of CPU, four alternating rounds; the same rows.)
 COPY (SELECT DISTINCT "userId", "movieId" FROM ratings WHERE rating >= ${like_rating})
 TO '${curated}/_scan/likes/' STORED AS PARQUET OPTIONS ('dictionary_enabled' 'false');
