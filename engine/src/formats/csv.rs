@@ -358,9 +358,14 @@ fn plain_line(data: &[u8], max: usize, spans: &mut Vec<FieldSpan>) -> Option<usi
     Some(nl + 1)
 }
 
-/// The newlines in `bytes` (a loop the compiler vectorises).
+/// The newlines in `bytes`: memchr's counter (AVX2 compares and popcounts,
+/// 128 bytes a step). The plain `filter(..).count()` loop it replaces was
+/// vectorised two bytes a step into 64-bit lanes; it ran over every byte of
+/// every CSV file once, and again over the bytes before each range after a
+/// file's first (the line numbers): at 10M generated ratings it was about a
+/// tenth of the CPU of reading `ratings.csv` into four columns.
 pub fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// Where a reader that starts at byte `at` of a file may begin: the first

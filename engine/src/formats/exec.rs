@@ -26,8 +26,7 @@ use datafusion::arrow::array::{
     ArrayRef, AsArray, Date32Builder, Float64Builder, Int32Builder, Int64Builder, Int8Builder, RecordBatch,
     StringArray, StringBuilder, StringViewArray, UInt32Array, UInt64Array,
 };
-use datafusion::arrow::compute::kernels::cast_utils::Parser;
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::memory::MemorySourceConfig;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_datafusion_err, internal_err, DataFusionError, Result};
@@ -46,6 +45,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use super::netflix::{self, LineKind};
+use super::numbers;
 use super::titles::{self, Encoding, TitleLine};
 
 /// Which kind of raw file a scan reads.
@@ -912,7 +912,7 @@ impl Rows {
 }
 
 /// The builder of one CSV column: text as is, a number through the
-/// parser `TRY_CAST` uses (see [`CsvType`]).
+/// parser `TRY_CAST` uses (see [`CsvType`] and [`numbers`]).
 enum CsvBuilder {
     Text(StringBuilder),
     Int32(Int32Builder),
@@ -933,9 +933,9 @@ impl CsvBuilder {
     fn append(&mut self, text: &str) {
         match self {
             Self::Text(b) => b.append_value(text),
-            Self::Int32(b) => b.append_option(Int32Type::parse(text)),
-            Self::Int64(b) => b.append_option(Int64Type::parse(text)),
-            Self::Float64(b) => b.append_option(Float64Type::parse(text)),
+            Self::Int32(b) => b.append_option(numbers::parse_i32(text)),
+            Self::Int64(b) => b.append_option(numbers::parse_i64(text)),
+            Self::Float64(b) => b.append_option(numbers::parse_f64(text)),
         }
     }
 

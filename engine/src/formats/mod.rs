@@ -9,6 +9,8 @@
 //! - [`csv`]: MovieLens CSV records, with a bound on multi-line quoted
 //!   fields so that one stray quote costs one line, and the sync points
 //!   where a byte range of a CSV file can start;
+//! - [`numbers`]: the typed CSV columns' number parsers (Arrow's, with a
+//!   fast path for plain numbers);
 //! - [`exec`]: [`exec::RawScanExec`], the streaming scan of byte ranges;
 //! - [`table`]: `STORED AS NETFLIX_RATINGS` / `NETFLIX_TITLES` /
 //!   `MOODFLOW_CSV`, which lists the files and plans the splits.
@@ -22,6 +24,7 @@
 pub mod csv;
 pub mod exec;
 pub mod netflix;
+pub mod numbers;
 pub mod table;
 pub mod titles;
 
