@@ -22,11 +22,12 @@ pub struct Executor {
 /// The executors registered with the scheduler at `rest` (`http://HOST:PORT`);
 /// `None` when the scheduler does not answer.
 pub async fn executors(rest: &str) -> Option<Vec<Executor>> {
-    let list = SchedulerRest::new(rest, Duration::from_secs(3))
-        .ok()?
-        .executors()
-        .await
-        .ok()?;
+    listed(&SchedulerRest::new(rest, Duration::from_secs(3)).ok()?).await
+}
+
+/// [`executors`], through a client already made.
+async fn listed(rest: &SchedulerRest) -> Option<Vec<Executor>> {
+    let list = rest.executors().await.ok()?;
     let mut out: Vec<Executor> = list
         .into_iter()
         .map(|e| Executor {
@@ -41,7 +42,15 @@ pub async fn executors(rest: &str) -> Option<Vec<Executor>> {
 /// Of the executors `before` a stage, those that are no longer registered
 /// or no longer accept connections.
 pub async fn lost(rest: &str, before: &[Executor]) -> Vec<Executor> {
-    let now = executors(rest).await.unwrap_or_default();
+    match SchedulerRest::new(rest, Duration::from_secs(3)) {
+        Ok(rest) => lost_from(&rest, before).await,
+        Err(_) => before.to_vec(),
+    }
+}
+
+/// [`lost`], through a client already made.
+async fn lost_from(rest: &SchedulerRest, before: &[Executor]) -> Vec<Executor> {
+    let now = listed(rest).await.unwrap_or_default();
     let mut gone = Vec::new();
     for e in before {
         let registered = now.iter().any(|n| n.id == e.id);
@@ -78,17 +87,23 @@ async fn job_signature(rest: &SchedulerRest, job_id: &str) -> Option<String> {
 /// runs until then. (The name keeps it to its own stage's jobs when stages
 /// run side by side.)
 pub async fn watchdog(rest: &str, job_name: &str, before: &[Executor], since_ms: u64, stall: Duration) -> String {
-    let base = rest.trim_end_matches('/');
+    // One client for the whole watch: it runs beside every stage, and
+    // making a client (reqwest loads the system's root certificates) each
+    // second was most of the CPU it took.
+    let client = loop {
+        match SchedulerRest::new(rest, Duration::from_secs(3)) {
+            Ok(client) => break client,
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    };
+    let rest = &client;
     let mut seen: HashMap<String, (String, Instant)> = HashMap::new();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if lost(base, before).await.is_empty() {
+        if lost_from(rest, before).await.is_empty() {
             seen.clear();
             continue;
         }
-        let Ok(rest) = SchedulerRest::new(base, Duration::from_secs(3)) else {
-            continue;
-        };
         let Ok(jobs) = rest.jobs().await else {
             continue;
         };
@@ -100,7 +115,7 @@ pub async fn watchdog(rest: &str, job_name: &str, before: &[Executor], since_ms:
             let id = job.job_id.as_str();
             // The job's own counters, plus its stages' task counts when the
             // scheduler can render them (it may fail to for a rolled-back stage).
-            let stages = job_signature(&rest, id)
+            let stages = job_signature(rest, id)
                 .await
                 .unwrap_or_else(|| "stages unavailable".into());
             let sig = format!("{}:{}:{}", job.status, job.completed_stages, stages);

@@ -924,8 +924,12 @@ async fn count_rows(ctx: &SessionContext, folder: &str) -> datafusion::common::R
         None => Ok(0),
         Some(listed) => {
             listed.map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))?;
+            // Counted by this process from the footers: on the cluster's
+            // session the count was a Ballista job of its own after every
+            // `COPY` with rejects.
+            let local = moodflow_engine::local_context(moodflow_engine::session_config(&[])?)?;
             let options = datafusion::prelude::ParquetReadOptions::default();
-            Ok(ctx.read_parquet(folder, options).await?.count().await? as u64)
+            Ok(local.read_parquet(folder, options).await?.count().await? as u64)
         }
     }
 }

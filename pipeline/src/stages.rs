@@ -920,7 +920,15 @@ async fn check_ledger(
     // The empty tables' files come first: the ledger reads what will be committed.
     write_empty_tables(ctx, root, staging, &mut outcome).await?;
     let started = std::time::Instant::now();
-    let accounts = crate::ledger::account(ctx, job, root, staging, vars, &[])
+    // Counted on a session of this process, not the cluster: each entry is
+    // a few queries of Parquet footers and small tables (the scan's split
+    // counts, the staged rejects), which as Ballista jobs were a fifth of
+    // a run's jobs (20 of 77) and, for stages 01 and 02, on the pipeline's
+    // critical path. The client reads the same root to commit and verify.
+    let local = moodflow_engine::session_config(&[])
+        .and_then(moodflow_engine::local_context)
+        .map_err(|e| AtomicError::Ledger(format!("cannot count the ledger: {e}")))?;
+    let accounts = crate::ledger::account(&local, job, root, staging, vars, &[])
         .await
         .map_err(|e| AtomicError::Ledger(format!("cannot count the ledger: {e}")))?;
     if !job.ledger.is_empty() {

@@ -487,6 +487,15 @@ fn assign_batch(
             features.data_type()
         ))
     })?;
+    // Each row's features are read in place from the list's one child
+    // array (`list.value(i)` made an array, an allocation, per row).
+    let all = list.values().as_primitive_opt::<Float64Type>().ok_or_else(|| {
+        DataFusionError::Execution(format!(
+            "k-means: features hold {}, expected double",
+            list.values().data_type()
+        ))
+    })?;
+    let offsets = list.value_offsets();
     for i in 0..list.len() {
         if keys.is_null(i) {
             return exec_err!("k-means: a row has a null key");
@@ -497,21 +506,19 @@ fn assign_batch(
         if list.is_null(i) {
             return exec_err!("k-means: row {key} has null features");
         }
-        let values = list.value(i);
-        let values = values.as_primitive_opt::<Float64Type>().ok_or_else(|| {
-            DataFusionError::Execution(format!(
-                "k-means: features hold {}, expected double",
-                values.data_type()
-            ))
-        })?;
-        if values.len() != dim || values.null_count() > 0 {
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        let nulls = match all.null_count() {
+            0 => 0,
+            _ => (start..end).filter(|&j| all.is_null(j)).count(),
+        };
+        if end - start != dim || nulls > 0 {
             return exec_err!(
                 "k-means: row {key} has {} non-null features of {}, expected {dim}",
-                values.len() - values.null_count(),
-                values.len()
+                end - start - nulls,
+                end - start
             );
         }
-        let point = values.values();
+        let point = &all.values()[start..end];
         for (model, partials) in models.iter().zip(partials.iter_mut()) {
             let (cluster, d2) = model.centroids.nearest(point);
             partials.add(cluster, point, d2, key);
