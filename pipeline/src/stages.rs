@@ -922,9 +922,9 @@ async fn check_ledger(
     let started = std::time::Instant::now();
     // Counted on a session of this process, not the cluster: each entry is
     // a few queries of Parquet footers and small tables (the scan's split
-    // counts, the staged rejects), which as Ballista jobs were a fifth of
-    // a run's jobs (20 of 77) and, for stages 01 and 02, on the pipeline's
-    // critical path. The client reads the same root to commit and verify.
+    // counts, the staged rejects), which as Ballista jobs were 30 of the
+    // 77 jobs of a run on the tiny sample and, for stages 01 and 02, on
+    // the pipeline's critical path. The client reads the same root to commit and verify.
     let local = moodflow_engine::session_config(&[])
         .and_then(moodflow_engine::local_context)
         .map_err(|e| AtomicError::Ledger(format!("cannot count the ledger: {e}")))?;

@@ -782,8 +782,8 @@ impl Rows {
     /// column (the ledger counts ratings per file); its line number is
     /// never computed (it costs a count of the newlines before the range).
     /// With rejects in the same scan, its reject-side columns are null:
-    /// owed, and appended as one run (four null appends per rating were a
-    /// twentieth of stage 07's ratings statement), or not at all when the
+    /// owed, and appended as one run (four null appends per rating were
+    /// about a twentieth of stage 07's ratings statement), or not at all when the
     /// chunk has no reject (`finish` makes those columns all null).
     fn rating(&mut self, r: &netflix::Rating) {
         self.movie_id.append_value(r.movie_id);

@@ -17,8 +17,8 @@ pub struct Centroids {
 /// Summed in four lanes, added pairwise at the end: one running sum made
 /// every addition wait for the one before (23 dependent additions per
 /// distance for the mood features), and this is the inner loop of every
-/// assignment pass and of the client's seeding (at 10M generated ratings
-/// about half of stage 05's CPU). The order of the additions is fixed, so
+/// assignment pass and of the client's seeding (with them, about a
+/// quarter of stage 05's CPU at 10M generated ratings). The order of the additions is fixed, so
 /// the result is as deterministic as before; it differs from one running
 /// sum in the last bits only.
 pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
@@ -192,7 +192,8 @@ impl Partials {
         c.sum_sq_norm += squared_norm(point);
         c.cost += d2;
         // The point is copied only when it is among the farthest so far
-        // (a copy per point and model was a tenth of stage 05's CPU).
+        // (with a copy per point and model, the allocator was about a
+        // twentieth of stage 05's CPU).
         if self.takes_far(d2, key) {
             self.insert_far(FarPoint {
                 distance: d2,
