@@ -332,18 +332,23 @@ impl CsvReader {
 /// check of the ratings.
 fn plain_line(data: &[u8], max: usize, spans: &mut Vec<FieldSpan>) -> Option<usize> {
     let nl = memchr::memchr(b'\n', data)?;
-    if nl >= max || memchr::memchr(b'"', &data[..nl]).is_some() {
+    if nl >= max {
         return None;
     }
     spans.clear();
     let mut start = 0;
-    for comma in memchr::memchr_iter(b',', &data[..nl]) {
+    // Commas and quotes in one pass over the line (a quote anywhere sends
+    // the record to `scan`, which starts its spans afresh).
+    for at in memchr::memchr2_iter(b',', b'"', &data[..nl]) {
+        if data[at] == b'"' {
+            return None;
+        }
         spans.push(FieldSpan {
             start,
-            end: comma,
+            end: at,
             escaped: false,
         });
-        start = comma + 1;
+        start = at + 1;
     }
     let end = if nl > start && data[nl - 1] == b'\r' {
         nl - 1

@@ -23,8 +23,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, Date32Builder, Float64Builder, Int32Builder, Int64Builder, Int8Builder, RecordBatch,
-    StringArray, StringBuilder, StringViewArray, UInt32Array, UInt64Array,
+    ArrayBuilder, ArrayRef, AsArray, Date32Builder, Float64Builder, Int32Builder, Int64Builder, Int8Builder,
+    RecordBatch, StringArray, StringBuilder, StringViewArray, UInt32Array, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::memory::MemorySourceConfig;
@@ -677,14 +677,29 @@ impl PartitionReader {
                 None => full,
             };
             debug_assert_eq!(batch.schema().fields().len(), self.schema.fields().len());
-            let mut offset = 0;
-            while offset < batch.num_rows() {
-                let len = self.batch_size.min(batch.num_rows() - offset);
+            for (offset, len) in even_slices(batch.num_rows(), self.batch_size) {
                 self.pending.push_back(batch.slice(offset, len));
-                offset += len;
             }
         }
     }
+}
+
+/// The `(offset, len)` pieces a chunk of `rows` rows is handed out in:
+/// as few as `batch_size` allows, of equal size (give or take a row), so
+/// that no piece of a chunk of at least half a batch is under half a
+/// batch. DataFusion's batch coalescer (after a hash join, before a
+/// repartition) passes a batch of more than half its target through as
+/// it is when it holds nothing, and copies anything smaller into the
+/// batches it builds, and every batch after it while it holds a
+/// remainder: cut into `batch_size` pieces and a short last one, every
+/// chunk's rows were copied once more by stage 01's join with the movie
+/// ids.
+fn even_slices(rows: usize, batch_size: usize) -> impl Iterator<Item = (usize, usize)> {
+    let pieces = rows.div_ceil(batch_size.max(1));
+    (0..pieces).map(move |i| {
+        let start = i * rows / pieces;
+        (start, (i + 1) * rows / pieces - start)
+    })
 }
 
 /// The rows of one chunk, as Arrow builders over the full schema.
@@ -716,6 +731,14 @@ struct Rows {
     /// are still owed their nulls: appended in one run before the next
     /// reject, or left to `finish` (see [`Rows::rating`]).
     owed_nulls: usize,
+    /// CSV: valid records since the last reject whose `reason` is still
+    /// owed its null (the same, for the one reject-side column every CSV
+    /// row has a value or a null in: see [`Rows::csv_record`]).
+    owed_reasons: usize,
+    /// CSV, with `line` and `line_end` both wanted: every record so far was
+    /// on one line, so `line_end` is `line` and is not built (see
+    /// [`Rows::csv_record`]).
+    line_end_is_line: bool,
 }
 
 /// How many rows (and bytes of raw lines) a chunk held.
@@ -764,6 +787,8 @@ impl Rows {
             reason: StringBuilder::new(),
             rows: 0,
             owed_nulls: 0,
+            owed_reasons: 0,
+            line_end_is_line: csv && wanted.get(n + 1) == Some(&true) && wanted.get(n + 2) == Some(&true),
             wanted,
             columns: spec.columns.clone(),
         }
@@ -852,8 +877,20 @@ impl Rows {
         if self.wanted[n + 1] {
             self.line.append_value(record.line as i64);
         }
+        // `line_end` is `line` until a record spans several lines (a quoted
+        // field with a line break: a few titles or tags in a file, none in
+        // the ratings); only then is it built, from `line` so far. An
+        // append per row less, and the column shares `line`'s values.
         if self.wanted[n + 2] {
-            self.line_end.append_value(record.line_end as i64);
+            if self.line_end_is_line && record.line_end != record.line {
+                self.line_end_is_line = false;
+                // `line` holds this record's line already.
+                let before = self.line.len() - 1;
+                self.line_end.append_slice(&self.line.values_slice()[..before]);
+            }
+            if !self.line_end_is_line {
+                self.line_end.append_value(record.line_end as i64);
+            }
         }
         if self.wanted[n + 3] {
             // Valid UTF-8 (every well-formed record) is appended as is,
@@ -865,8 +902,11 @@ impl Rows {
         }
         if self.wanted[n + 4] {
             match record.outcome {
-                Ok(_) => self.reason.append_null(),
-                Err(why) => self.reason.append_value(why),
+                Ok(_) => self.owed_reasons += 1,
+                Err(why) => {
+                    self.reason.append_nulls(std::mem::take(&mut self.owed_reasons));
+                    self.reason.append_value(why);
+                }
             }
         }
     }
@@ -902,6 +942,10 @@ impl Rows {
         if !self.line.values_slice().is_empty() {
             self.pay_owed_nulls();
         }
+        // Likewise the CSV reasons: all null when the chunk had no reject.
+        if !self.reason.is_empty() {
+            self.reason.append_nulls(std::mem::take(&mut self.owed_reasons));
+        }
         let schema = full_schema(self.kind, &self.columns);
         let mut columns: Vec<ArrayRef> = match self.kind {
             FileKind::Ratings => vec![
@@ -917,9 +961,13 @@ impl Rows {
             ],
             FileKind::Csv => self.csv.iter_mut().map(CsvBuilder::finish).collect(),
         };
-        columns.extend([self.file.finish()?, Arc::new(self.line.finish())]);
+        let line: ArrayRef = Arc::new(self.line.finish());
+        columns.extend([self.file.finish()?, Arc::clone(&line)]);
         if self.kind == FileKind::Csv {
-            columns.push(Arc::new(self.line_end.finish()));
+            columns.push(match self.line_end_is_line {
+                true => line,
+                false => Arc::new(self.line_end.finish()),
+            });
         }
         columns.extend([
             Arc::new(self.raw_line.finish()) as ArrayRef,
@@ -1609,5 +1657,38 @@ mod file_column_tests {
             "{} bytes",
             built.get_array_memory_size()
         );
+    }
+}
+
+#[cfg(test)]
+mod slicing_tests {
+    use super::even_slices;
+
+    #[test]
+    fn a_chunk_is_cut_into_few_pieces_of_over_half_a_batch() {
+        for batch_size in [1, 2, 7, 8192] {
+            for rows in [0, 1, 2, 3, 4095, 4096, 4097, 8191, 8192, 8193, 12_288, 16_385, 150_001] {
+                let pieces: Vec<(usize, usize)> = even_slices(rows, batch_size).collect();
+                // Contiguous, covering every row once.
+                let mut next = 0;
+                for &(offset, len) in &pieces {
+                    assert_eq!(offset, next, "{rows} rows, batch {batch_size}: {pieces:?}");
+                    assert!(
+                        len >= 1 && len <= batch_size,
+                        "{rows} rows, batch {batch_size}: {pieces:?}"
+                    );
+                    next += len;
+                }
+                assert_eq!(next, rows);
+                assert_eq!(pieces.len(), rows.div_ceil(batch_size));
+                // None under half a batch (unless the whole chunk is).
+                if 2 * rows >= batch_size {
+                    assert!(
+                        pieces.iter().all(|&(_, len)| 2 * len >= batch_size),
+                        "{rows} rows, batch {batch_size}: {pieces:?}"
+                    );
+                }
+            }
+        }
     }
 }
