@@ -52,7 +52,7 @@ fn the_executor_scratch_is_memory_backed_only_with_room() {
 }
 
 /// The in-process cluster's shuffle files are written uncompressed and its
-/// scans get two partitions per task slot, unless the session says
+/// scans get one partition per task slot, unless the session says
 /// otherwise; a cluster's session keeps Ballista's lz4. (Ballista's own
 /// parser of the setting reads the result, as its shuffle writer does.)
 #[test]
@@ -69,7 +69,7 @@ fn standalone_shuffles_uncompressed_and_keeps_what_conf_says() {
     };
     let plain = standalone_config(conf(&[]), 2).expect("standalone");
     assert_eq!(codec(&plain), None);
-    assert_eq!(plain.target_partitions(), 4);
+    assert_eq!(plain.target_partitions(), 2);
     // Ballista's own default, written out, is kept as given.
     let told = conf(&[(SHUFFLE_CODEC, "lz4"), ("datafusion.execution.target_partitions", "7")]);
     let told = standalone_config(told, 2).expect("standalone");

@@ -1665,7 +1665,7 @@ mod slicing_tests {
     use super::even_slices;
 
     #[test]
-    fn a_chunk_is_cut_into_few_pieces_of_over_half_a_batch() {
+    fn a_chunk_is_cut_into_few_pieces_of_at_least_half_a_batch() {
         for batch_size in [1, 2, 7, 8192] {
             for rows in [0, 1, 2, 3, 4095, 4096, 4097, 8191, 8192, 8193, 12_288, 16_385, 150_001] {
                 let pieces: Vec<(usize, usize)> = even_slices(rows, batch_size).collect();
