@@ -687,8 +687,8 @@ impl PartitionReader {
 /// The `(offset, len)` pieces a chunk of `rows` rows is handed out in:
 /// as few as `batch_size` allows, of equal size (give or take a row), so
 /// that no piece of a chunk of at least half a batch is under half a
-/// batch. DataFusion's batch coalescer (after a hash join, before a
-/// repartition) passes a batch of more than half its target through as
+/// batch. DataFusion's batch coalescer (on the output of a hash join, a
+/// filter or a repartition) passes a batch of more than half its target through as
 /// it is when it holds nothing, and copies anything smaller into the
 /// batches it builds, and every batch after it while it holds a
 /// remainder: cut into `batch_size` pieces and a short last one, every
